@@ -21,7 +21,13 @@ logger = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "medtwin_ml.twins"
 
 # name -> "module:attribute" of a TwinSpec; loaded lazily.
-_BUILTIN: dict[str, str] = {}
+_BUILTIN: dict[str, str] = {
+    "cardiovascular": "medtwin_ml.solvers.cardiovascular:TWIN",
+    "respiratory": "medtwin_ml.solvers.respiratory:TWIN",
+    "musculoskeletal": "medtwin_ml.solvers.musculoskeletal:TWIN",
+    "skin": "medtwin_ml.solvers.skin:TWIN",
+    "diabetes": "medtwin_ml.solvers.diabetes:TWIN",
+}
 
 _loaded: dict[str, TwinSpec] = {}
 
