@@ -192,5 +192,165 @@ def simulate(
         console.print(table)
 
 
+@app.command()
+def generate(
+    config: Annotated[
+        Path, typer.Argument(help="Dataset config (configs/datasets/*.yaml).")
+    ],
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Dask scheduler address (tcp://host:8786); default a local "
+            "cluster of processes; 'sync' solves in this process."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Processes of the local cluster (default 2)."),
+    ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite", help="Replace a stored dataset made from another config."
+        ),
+    ] = False,
+) -> None:
+    """Draw cases from a twin's input domain, solve them and store the dataset.
+
+    Re-running the same config resumes an interrupted generation.
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from medtwin_ml.config import load_config
+    from medtwin_ml.datasets import DatasetConfig, generate_dataset, open_dataset
+    from medtwin_ml.workspace import Workspace
+
+    if scheduler != "sync":
+        # Dask sets its loggers to INFO when imported and then logs every worker's
+        # start and stop; show those only with -v.
+        import distributed  # noqa: F401
+
+        level = logging.getLogger().getEffectiveLevel()
+        logging.getLogger("distributed").setLevel(level)
+    try:
+        cfg = load_config(config, DatasetConfig)
+        workspace = Workspace.from_env().ensure()
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task(f"{cfg.name} cases", total=cfg.n_cases)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            path = generate_dataset(
+                cfg,
+                workspace,
+                scheduler=scheduler,
+                n_workers=workers,
+                progress=progress,
+                overwrite=overwrite,
+            )
+        dataset = open_dataset(path)
+    except (MedtwinError, ValueError) as exc:
+        raise _fail(exc) from None
+    console.print(f"dataset {path}", highlight=False)
+    console.print(f"n_cases {dataset.n_cases}", highlight=False)
+    console.print(f"dataset_sha256 {dataset.sha256}", highlight=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Argument(help="Training config (configs/models/).")],
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh", help="Start over instead of resuming this config's run."
+        ),
+    ] = False,
+) -> None:
+    """Train a surrogate on a stored dataset, track it in MLflow, register its ONNX.
+
+    Running the same config again after an interruption resumes from the last
+    checkpoint, in the same MLflow run.
+    """
+    from medtwin_ml.config import load_config
+    from medtwin_ml.workspace import Workspace
+
+    try:
+        from training.config import TrainConfig
+        from training.train import train as run_training
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise _fail(
+            ImportError(
+                f"{exc}; install the training extra: pip install 'medtwin-ml[train]'"
+            )
+        ) from None
+    try:
+        cfg = load_config(config, TrainConfig)
+        workspace = Workspace.from_env().ensure()
+        outcome = run_training(cfg, workspace, fresh=fresh)
+    except MedtwinError as exc:
+        raise _fail(exc) from None
+    table = Table(
+        title=f"{outcome.model_name} v{outcome.model_version} on held-out patients"
+    )
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in {**outcome.metrics, **outcome.parity}.items():
+        table.add_row(key, f"{value:.4g}")
+    console.print(table)
+    console.print(
+        f"run {outcome.run_id} ({'resumed' if outcome.resumed else 'new'}), "
+        f"{outcome.elapsed_s:.0f} s; bundle at {outcome.bundle_artifact}; "
+        f"registered as models:/{outcome.model_name}@{cfg.tracking.alias}",
+        highlight=False,
+    )
+
+
+@app.command()
+def export(
+    uri: Annotated[
+        str,
+        typer.Argument(
+            help="runs:/RUN_ID, models:/NAME@ALIAS or models:/NAME/VERSION."
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Folder to write the bundle to.")],
+) -> None:
+    """Write the verified bundle (model.onnx, card.json, SHA256SUMS) of a run."""
+    from medtwin_ml.workspace import Workspace
+
+    try:
+        from training.train import export_bundle
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise _fail(
+            ImportError(
+                f"{exc}; install the training extra: pip install 'medtwin-ml[train]'"
+            )
+        ) from None
+    try:
+        path = export_bundle(uri, out, Workspace.from_env())
+    except (MedtwinError, ValueError) as exc:
+        raise _fail(exc) from None
+    except Exception as exc:  # MLflow raises its own types for unknown runs and models
+        if type(exc).__name__ != "MlflowException":
+            raise
+        raise _fail(exc) from None
+    console.print(f"bundle written to {path}", highlight=False)
