@@ -22,6 +22,7 @@ ENTRY_POINT_GROUP = "medtwin_ml.twins"
 
 # name -> "module:attribute" of a TwinSpec; loaded lazily.
 _BUILTIN: dict[str, str] = {
+    "emc": "medtwin_ml.solvers.emc:TWIN",
     "cardiovascular": "medtwin_ml.solvers.cardiovascular:TWIN",
     "respiratory": "medtwin_ml.solvers.respiratory:TWIN",
     "musculoskeletal": "medtwin_ml.solvers.musculoskeletal:TWIN",
