@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -271,10 +272,6 @@ def generate(
     console.print(f"dataset_sha256 {dataset.sha256}", highlight=False)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    app()
-
-
 @app.command()
 def train(
     config: Annotated[Path, typer.Argument(help="Training config (configs/models/).")],
@@ -302,6 +299,7 @@ def train(
                 f"{exc}; install the training extra: pip install 'medtwin-ml[train]'"
             )
         ) from None
+    _quiet_libraries()
     try:
         cfg = load_config(config, TrainConfig)
         workspace = Workspace.from_env().ensure()
@@ -354,3 +352,262 @@ def export(
             raise
         raise _fail(exc) from None
     console.print(f"bundle written to {path}", highlight=False)
+
+
+@app.command()
+def serve(
+    bundles: Annotated[
+        Path | None,
+        typer.Option(help="Folder of bundles; default the workspace's bundles/."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
+    api_keys: Annotated[
+        Path | None,
+        typer.Option(
+            help="File of API keys, one a line; added to $MEDTWIN_API_KEYS "
+            "(comma-separated)."
+        ),
+    ] = None,
+    max_body_bytes: Annotated[
+        int, typer.Option(min=1024, help="Larger request bodies get 413.")
+    ] = 1_000_000,
+    threads: Annotated[
+        int, typer.Option(min=1, help="onnxruntime intra-op threads per model.")
+    ] = 1,
+) -> None:
+    """Serve the what-if API over every verified bundle in a folder (one process)."""
+    from medtwin_ml.workspace import Workspace
+
+    try:
+        import uvicorn
+
+        from serving import ApiKeys, ServingSettings, create_app
+        from serving.middleware import AUDIT_LOGGER
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise _fail(
+            ImportError(
+                f"{exc}; install the serving extra: pip install 'medtwin-ml[serve]'"
+            )
+        ) from None
+    logging.getLogger("serving").setLevel(logging.INFO)
+    try:
+        settings = ServingSettings(
+            bundles=bundles or Workspace.from_env().bundles,
+            api_keys=ApiKeys.load(api_keys),
+            max_body_bytes=max_body_bytes,
+            threads=threads,
+        )
+        application = create_app(settings)
+    except MedtwinError as exc:
+        raise _fail(exc) from None
+    # One JSON line per request on stderr, as it is (no rich formatting).
+    audit = logging.getLogger(AUDIT_LOGGER)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    audit.addHandler(handler)
+    audit.setLevel(logging.INFO)
+    audit.propagate = False
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        workers=1,
+        log_level="warning",
+        server_header=False,
+    )
+
+
+@app.command()
+def validate(
+    bundle: Annotated[Path, typer.Argument(help="Bundle folder (card.json, model).")],
+    out: Annotated[Path, typer.Option(help="Folder for report.html and report.json.")],
+    cases: Annotated[
+        int, typer.Option("--cases", min=1, help="Fresh in-domain study cases.")
+    ] = 100,
+    context: Annotated[
+        Path | None,
+        typer.Option(help="Context of use (YAML); default the twin's own."),
+    ] = None,
+    corners: Annotated[
+        int, typer.Option(min=0, help="Cases at corners of the design domain.")
+    ] = 16,
+    calibration: Annotated[
+        int,
+        typer.Option(
+            min=10, help="Calibration cases, when the card lacks detector or intervals."
+        ),
+    ] = 200,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the study cases (not a training seed).")
+    ] = None,
+    verification: Annotated[
+        bool,
+        typer.Option(
+            "--verification/--no-verification", help="Run the solver's checks."
+        ),
+    ] = True,
+    update_card: Annotated[
+        bool,
+        typer.Option(
+            "--update-card/--no-update-card", help="Write metrics to the card."
+        ),
+    ] = True,
+) -> None:
+    """Compare a bundle with its twin's full solver; write the credibility report.
+
+    Exits 0 when every acceptance criterion of the context of use passes, 1 when
+    some fail, 2 on invalid input.
+    """
+    from medtwin_ml.validation.validate import DEFAULT_SEED, validate_bundle
+    from medtwin_ml.workspace import Workspace
+
+    try:
+        outcome = validate_bundle(
+            bundle,
+            out,
+            n_cases=cases,
+            n_corners=corners,
+            n_calibration=calibration,
+            context=context,
+            seed=DEFAULT_SEED if seed is None else seed,
+            run_verification=verification,
+            update_card=update_card,
+            workspace=Workspace.from_env(),
+        )
+    except (MedtwinError, ValueError) as exc:
+        raise _fail(exc) from None
+    table = Table(title="Acceptance criteria")
+    for column in ("criterion", "measured", "required", "verdict"):
+        table.add_column(column)
+    for c in outcome.criteria:
+        verdict = "[green]PASS[/]" if c["passed"] else "[red]FAIL[/]"
+        table.add_row(c["name"], f"{c['value']:.4g}", c["bound"], verdict)
+    console.print(table)
+    console.print(f"report {outcome.html}", highlight=False)
+    console.print(f"report_json {outcome.json}", highlight=False)
+    if outcome.mlflow_logged:
+        console.print("logged to the bundle's MLflow run", highlight=False)
+    if not outcome.passed:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def demo(
+    twin: Annotated[
+        str, typer.Option(help="Twin to demonstrate; the diabetes twin has the path.")
+    ] = "diabetes",
+    size: Annotated[
+        str, typer.Option(help="'default' (minutes) or 'tiny' (about a minute).")
+    ] = "default",
+) -> None:
+    """Run the whole platform once: generate, train, export, serve, ask, validate."""
+    from medtwin_ml.workspace import Workspace
+
+    if twin != "diabetes":
+        raise _fail(
+            ConfigError(
+                "--twin",
+                [
+                    (
+                        "twin",
+                        twin,
+                        "diabetes: the only twin with a surrogate path so far",
+                    )
+                ],
+            )
+        )
+    if size not in ("default", "tiny"):
+        raise _fail(ConfigError("--size", [("size", size, "'default' or 'tiny'")]))
+    try:
+        from training.demo import run_demo
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise _fail(
+            ImportError(f"{exc}; install everything: pip install 'medtwin-ml[all]'")
+        ) from None
+    _quiet_libraries()
+    workspace = Workspace.from_env()
+    started = time.perf_counter()
+    try:
+        with console.status("working...") as status:
+
+            def report(line: str) -> None:
+                console.print(f"[bold cyan]>[/] {line}", highlight=False)
+                status.update(line)
+
+            result = run_demo(workspace, size=size, report=report)  # type: ignore[arg-type]
+    except MedtwinError as exc:
+        raise _fail(exc) from None
+    _print_demo_summary(result, workspace, time.perf_counter() - started)
+
+
+def _quiet_libraries() -> None:
+    """Keep third-party INFO chatter out of the output unless -v is given.
+
+    Lightning and MLflow set up their own loggers when imported, so they are
+    imported first and quietened after.
+    """
+    if logging.getLogger().level < logging.WARNING:
+        return
+    import importlib
+    import os
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for module in ("lightning", "mlflow"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            continue
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric",
+                 "onnxscript", "onnx_ir", "mlflow", "distributed", "torch",
+                 "torch.onnx"):  # fmt: skip
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _print_demo_summary(result, workspace, elapsed_s: float) -> None:
+    m = result.test_metrics
+    g = "plasma_glucose_mg_dl"
+    w = result.what_if
+    table = Table(title="medtwin demo: what was measured in this run")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    table.add_row(
+        "surrogate vs full solver, held-out patients, 24 h",
+        f"glucose MARD {m[g + '.mard_pct']:.2f} %, RMSE {m[g + '.rmse']:.2f} mg/dL",
+    )
+    if f"{g}.coverage_90_pct" in m:
+        table.add_row(
+            "nominal 90 % intervals cover", f"{m[g + '.coverage_90_pct']:.1f} %"
+        )
+    for label, title in (("prescribed", "basal as prescribed"),
+                         ("basal_plus_20pct", "basal +20 %")):  # fmt: skip
+        o = w["answers"][label]["outcomes"]
+        table.add_row(
+            f"{w['n']} Korean adults, {title}",
+            f"time in range median {o['time_in_range_pct']['p50']:.1f} %, "
+            f"below 70 p95 {o['time_below_70_pct']['p95']:.1f} %",
+        )
+    table.add_row(
+        f"cohort of {w['n']} over HTTP vs batched full solver",
+        f"{1000 * w['latency_s']:.0f} ms vs {w['full_solver_s']:.2f} s "
+        f"(x{w['speedup']:.0f})",
+    )
+    table.add_row(
+        "validation against the full solver",
+        "all criteria pass" if result.validation_passed else "some criteria fail",
+    )
+    table.add_row("total time", f"{elapsed_s / 60:.1f} min")
+    console.print(table)
+    console.print(
+        f"report      {result.report}\n"
+        f"bundle      {result.bundle}\n"
+        f"model       {result.model_uri} (run {result.run_id})\n"
+        f"MLflow UI   mlflow ui --backend-store-uri {workspace.tracking_uri}\n"
+        f"API docs    MEDTWIN_API_KEYS=... medtwin serve --bundles "
+        f"{result.bundle.parent}, then http://127.0.0.1:8000/docs",
+        highlight=False,
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -20,6 +20,7 @@ __all__ = ["check_schemas", "core_models", "render_schema", "write_schemas"]
 # Boundary models of the core that are not part of a twin: "file stem" -> "module:attr".
 _CORE_MODELS: dict[str, str] = {
     "config.dataset": "medtwin_ml.datasets.config:DatasetConfig",
+    "config.context_of_use": "medtwin_ml.validation.context:ContextOfUse",
 }
 
 

@@ -40,6 +40,7 @@ __all__ = [
     "Quantity",
     "TimeSeriesResult",
     "TwinSpec",
+    "field_unit",
 ]
 
 
@@ -256,6 +257,13 @@ class TwinSpec:
             turns rows of a domain design into cases, for dataset generation.
         sample_cohort: ``sample_cohort(cohort, n, seed) -> list[parameters]``,
             reproducible by seed.
+        exogenous_inputs: ``exogenous_inputs(cases, n) -> {name: (cases, n)}``,
+            the exogenous signals of open-loop cases (the same quantities, on the same
+            grid, as the batch outputs report), computed without solving: what a
+            surrogate needs as its controls.
+        outcomes: ``outcomes(outputs, dt) -> {name: (n,)}``, the scalar outcomes of
+            output trajectories ``{name: (n, T)}`` on a uniform grid of spacing
+            ``dt``; ``outcome_units`` gives their units.
         cohorts: names of the virtual populations the twin ships.
     """
 
@@ -273,6 +281,13 @@ class TwinSpec:
     verification: Callable[[], list[CheckResult]] | None = None
     cases_from_design: Callable[..., list[Case]] | None = None
     sample_cohort: Callable[[str, int, int], list[BaseModel]] | None = None
+    exogenous_inputs: Callable[[Sequence[Case], int], dict[str, np.ndarray]] | None = (
+        None
+    )
+    outcomes: (
+        Callable[[Mapping[str, np.ndarray], float], dict[str, np.ndarray]] | None
+    ) = None
+    outcome_units: Mapping[str, str] = field(default_factory=dict)
     cohorts: tuple[str, ...] = ()
     output_suffix: str = ""
 
@@ -298,3 +313,18 @@ class TwinSpec:
             "cohorts": list(self.cohorts),
             "batched": self.simulate_batch is not None,
         }
+
+
+def field_unit(model: type[BaseModel], name: str) -> str:
+    """The unit of a model field: ``json_schema_extra["unit"]``, else a trailing
+    ``[unit]`` in its description, else the empty string."""
+    info = model.model_fields.get(name)
+    if info is None:
+        return ""
+    extra = info.json_schema_extra
+    if isinstance(extra, dict) and isinstance(extra.get("unit"), str):
+        return extra["unit"]
+    text = (info.description or "").rstrip()
+    if text.endswith("]") and "[" in text:
+        return text[text.rindex("[") + 1 : -1]
+    return ""

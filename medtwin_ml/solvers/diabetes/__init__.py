@@ -15,7 +15,10 @@ Both agree within 0.1 mg/dL (tested). Outcome metrics live in
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from medtwin_ml.solvers.diabetes._inputs import (
     CONTROLLERS,
@@ -24,6 +27,7 @@ from medtwin_ml.solvers.diabetes._inputs import (
     DiabetesDevice,
     DiabetesScenario,
     Meal,
+    plan_inputs,
 )
 from medtwin_ml.solvers.diabetes._parameters import (
     STATE_NAMES,
@@ -33,6 +37,7 @@ from medtwin_ml.solvers.diabetes._parameters import (
 from medtwin_ml.solvers.diabetes._twin import (
     INPUT_DOMAIN,
     OUTPUT_COLUMNS,
+    STATE_OUTPUTS,
     carb_appearance_fraction,
     cases_from_design,
     initial_states,
@@ -44,7 +49,7 @@ from medtwin_ml.solvers.diabetes._twin import (
     verification,
 )
 from medtwin_ml.solvers.diabetes.outcomes import OUTCOME_UNITS, glycaemic_outcomes
-from medtwin_ml.twin import InputDomain, Quantity, TwinSpec
+from medtwin_ml.twin import Case, InputDomain, Quantity, TwinSpec
 
 __all__ = [
     "CONTROLLERS",
@@ -52,6 +57,7 @@ __all__ = [
     "OUTCOME_UNITS",
     "OUTPUT_COLUMNS",
     "STATE_NAMES",
+    "STATE_OUTPUTS",
     "TWIN",
     "UNUSED_KEYS",
     "BasalStep",
@@ -64,8 +70,10 @@ __all__ = [
     "cases_from_design",
     "cohort_card",
     "cohort_domain",
+    "exogenous_inputs",
     "glycaemic_outcomes",
     "initial_states",
+    "outcomes",
     "patient_basal_u_per_h",
     "run_batch",
     "sample_cohort",
@@ -99,6 +107,30 @@ def cohort_card(name: str) -> dict[str, Any]:
     return _card(name)
 
 
+def exogenous_inputs(cases: Sequence[Case], n_points: int) -> dict[str, np.ndarray]:
+    """Insulin delivered and carbohydrate eaten per minute of open-loop cases.
+
+    The amounts in ``[t, t + 1 min)`` for ``t = 0 .. n_points - 1``, shape
+    ``(n_cases, n_points)``: the same numbers the solver reports, computed without
+    solving. A closed loop decides its insulin as it runs, so it has no plan to give.
+    """
+    closed = [i for i, c in enumerate(cases) if c.device.controller != "open_loop"]
+    if closed:
+        raise ValueError(
+            f"case {closed[0]} runs closed loop (controller "
+            f"{cases[closed[0]].device.controller!r}); exogenous inputs exist only for "
+            "open-loop cases, whose insulin is set by the scenario"
+        )
+    plan = plan_inputs([c.params for c in cases], [c.scenario for c in cases], n_points)
+    return {"insulin_delivered_u": plan.insulin_u, "carbs_eaten_g": plan.carbs_g}
+
+
+def outcomes(outputs: Mapping[str, np.ndarray], dt: float) -> dict[str, np.ndarray]:
+    """Glycaemic outcomes of plasma glucose trajectories ``(n, T)`` sampled every
+    ``dt`` minutes."""
+    return glycaemic_outcomes(np.asarray(outputs["plasma_glucose_mg_dl"]), dt)
+
+
 TWIN = TwinSpec(
     name="diabetes",
     title="UVA/Padova type-1 diabetes with insulin pump, CGM and controller",
@@ -121,5 +153,8 @@ TWIN = TwinSpec(
     verification=verification,
     cases_from_design=cases_from_design,
     sample_cohort=sample_cohort,
+    exogenous_inputs=exogenous_inputs,
+    outcomes=outcomes,
+    outcome_units=OUTCOME_UNITS,
     cohorts=("adult", "adolescent", "child", "korean_adult"),
 )

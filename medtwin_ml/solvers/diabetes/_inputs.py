@@ -177,7 +177,11 @@ def plan_inputs(
     scenarios: Sequence[DiabetesScenario],
     n_minutes: int,
 ) -> InputPlan:
-    """The per-minute inputs of each case over minutes ``0 .. n_minutes - 1``."""
+    """The per-minute inputs of each case over minutes ``0 .. n_minutes - 1``.
+
+    Vectorised over cases: every meal and bolus of the batch becomes one row of an
+    event table, and the amounts of all events are laid on the minute grid at once.
+    """
     n = len(patients)
     edges = np.arange(n_minutes + 1, dtype=float)
     plan = InputPlan(
@@ -186,21 +190,80 @@ def plan_inputs(
         dose_mg=np.zeros((n, n_minutes)),
         announced_g=np.zeros((n, n_minutes)),
     )
+
+    # Basal: one rate per case, or a schedule (rare; laid out case by case).
+    rates = np.empty(n)
     for i, (patient, scenario) in enumerate(zip(patients, scenarios, strict=True)):
-        plan.insulin_u[i] = _basal_per_minute(
-            edges, scenario.basal_u_per_h, patient.basal_u_per_h
+        basal = scenario.basal_u_per_h
+        if isinstance(basal, list):
+            plan.insulin_u[i] = _basal_per_minute(edges, basal, patient.basal_u_per_h)
+            rates[i] = 0.0
+        else:
+            rates[i] = patient.basal_u_per_h if basal is None else float(basal)
+    plan.insulin_u += rates[:, None] / 60.0
+
+    # Boluses over one minute; meals at the eating rate.
+    bolus = [
+        (i, b.time_min, 1.0, b.units)
+        for i, sc in enumerate(scenarios)
+        for b in sc.boluses
+    ]
+    meals = [
+        (i, m.time_min, m.carbs_g / sc.eating_rate_g_per_min, m.carbs_g)
+        for i, sc in enumerate(scenarios)
+        for m in sorted(sc.meals, key=lambda m: m.time_min)
+        if m.carbs_g > 0
+    ]
+    _lay_events(plan.insulin_u, edges, bolus)
+    _lay_events(plan.carbs_g, edges, meals)
+
+    # Meal size being digested: the latest meal started, else the patient's default.
+    plan.dose_mg[:] = np.array([p.dosekempt for p in patients])[:, None]
+    if meals:
+        case, start, _, grams = (np.array(col) for col in zip(*meals, strict=True))
+        first = np.floor(start).astype(int)
+        keep = first < n_minutes
+        case, first, grams = case[keep], first[keep], grams[keep]
+        # Meals are in time order within each case, so a later meal starting in
+        # the same minute overwrites an earlier one, as eating order demands.
+        size = np.zeros((n, n_minutes))
+        started = np.zeros((n, n_minutes), dtype=bool)
+        size[case, first] = 1000.0 * grams
+        started[case, first] = True
+        np.add.at(plan.announced_g, (case, first), grams)
+        last = np.where(started, np.arange(n_minutes), -1)
+        last = np.maximum.accumulate(last, axis=1)
+        rows = np.arange(n)[:, None]
+        plan.dose_mg = np.where(
+            last >= 0, size[rows, np.maximum(last, 0)], plan.dose_mg
         )
-        for bolus in scenario.boluses:
-            plan.insulin_u[i] += _pulse(edges, bolus.time_min, 1.0, bolus.units)
-        dose = np.full(n_minutes, patient.dosekempt)
-        for meal in sorted(scenario.meals, key=lambda m: m.time_min):
-            if meal.carbs_g <= 0:
-                continue
-            width = meal.carbs_g / scenario.eating_rate_g_per_min
-            plan.carbs_g[i] += _pulse(edges, meal.time_min, width, meal.carbs_g)
-            first = int(np.floor(meal.time_min))
-            if first < n_minutes:
-                dose[first:] = 1000.0 * meal.carbs_g
-                plan.announced_g[i, first] += meal.carbs_g
-        plan.dose_mg[i] = dose
     return plan
+
+
+def _lay_events(
+    target: np.ndarray, edges: np.ndarray, events: list[tuple[int, float, float, float]]
+) -> None:
+    """Add each ``(case, start, width, amount)`` spread evenly over
+    ``[start, start + width)`` to the per-minute rows of ``target``, in place.
+
+    Only the minutes an event overlaps are touched: each event is laid on a short
+    local grid from the minute it starts, as long as the longest event.
+    """
+    if not events:
+        return
+    case, start, width, amount = (np.array(col) for col in zip(*events, strict=True))
+    case = case.astype(int)
+    n_minutes = target.shape[1]
+    first = np.floor(start).astype(int)
+    span = int(np.ceil((start + width - first).max())) + 1
+    local = first[:, None] + np.arange(span + 1)
+    cumulative = amount[:, None] * np.clip(
+        (local - start[:, None]) / width[:, None], 0.0, 1.0
+    )
+    minute = local[:, :-1]
+    inside = minute < n_minutes
+    np.add.at(
+        target,
+        (np.broadcast_to(case[:, None], minute.shape)[inside], minute[inside]),
+        np.diff(cumulative, axis=1)[inside],
+    )

@@ -26,7 +26,11 @@ from medtwin_ml.solvers.diabetes._integrate import (
     run_cases,
 )
 from medtwin_ml.solvers.diabetes._model import N_STATES, PMOL_PER_U, rhs, steady_state
-from medtwin_ml.solvers.diabetes._parameters import DiabetesParameters, PatientArrays
+from medtwin_ml.solvers.diabetes._parameters import (
+    STATE_NAMES,
+    DiabetesParameters,
+    PatientArrays,
+)
 from medtwin_ml.solvers.diabetes.outcomes import glycaemic_outcomes
 from medtwin_ml.twin import (
     BatchResult,
@@ -40,6 +44,7 @@ from medtwin_ml.twin import (
 __all__ = [
     "INPUT_DOMAIN",
     "OUTPUT_COLUMNS",
+    "STATE_OUTPUTS",
     "cases_from_design",
     "initial_states",
     "run_batch",
@@ -49,6 +54,12 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+STATE_OUTPUTS = tuple(
+    f"state_{name.lower()}_{unit.replace('/', '_per_').replace('pmol_per_L', 'pmol_l')}"
+    for name, unit in STATE_NAMES
+)
+"""Output names of the 13 states in :data:`STATE_NAMES` order, units in the names."""
 
 OUTPUT_COLUMNS = (
     "plasma_glucose_mg_dl",
@@ -158,7 +169,11 @@ def initial_states(patients: Sequence[DiabetesParameters]) -> np.ndarray:
 
 
 def _trajectories(
-    cases: list[Case], method: Literal["rk4", "reference"], substeps: int, **kw: Any
+    cases: list[Case],
+    method: Literal["rk4", "reference"],
+    substeps: int,
+    keep_states: bool = False,
+    **kw: Any,
 ) -> Trajectories:
     patients = [c.params for c in cases]
     n_minutes = cases[0].scenario.duration_min + 1
@@ -178,7 +193,13 @@ def _trajectories(
                 c.device.controller,
             )
     return run_cases(
-        patients, p, initial_states(patients), plan, [c.device for c in cases], stepper
+        patients,
+        p,
+        initial_states(patients),
+        plan,
+        [c.device for c in cases],
+        stepper,
+        keep_states=keep_states,
     )
 
 
@@ -192,6 +213,7 @@ def run_batch(
     method: Literal["rk4", "reference"] = "rk4",
     substeps: int = 2,
     rtol: float = 1e-10,
+    keep_states: bool = False,
 ) -> BatchResult:
     """Simulate many cases at once; they may differ in everything but duration.
 
@@ -200,6 +222,8 @@ def run_batch(
         method: "rk4" (fixed step, vectorised) or "reference" (adaptive DOP853 on
             the whole batch at relative tolerance ``rtol``).
         substeps: RK4 steps per minute.
+        keep_states: also return the 13 model states, as outputs named by
+            :data:`STATE_OUTPUTS`.
 
     Returns:
         ``BatchResult`` with ``coords["time_min"]`` of shape ``(T,)``, outputs of
@@ -209,10 +233,13 @@ def run_batch(
     """
     cases = _checked(cases)
     if method == "reference":
-        traj = _trajectories(cases, method, substeps, rtol=rtol)
+        traj = _trajectories(cases, method, substeps, keep_states, rtol=rtol)
     else:
-        traj = _trajectories(cases, method, substeps)
+        traj = _trajectories(cases, method, substeps, keep_states)
     outputs = {name: getattr(traj, name) for name in OUTPUT_COLUMNS}
+    if keep_states:
+        for k, name in enumerate(STATE_OUTPUTS):
+            outputs[name] = traj.states[:, :, k]
     if any(c.device.cgm_settings() is not None for c in cases):
         outputs["cgm_mg_dl"] = traj.cgm_mg_dl
     time = np.arange(cases[0].scenario.duration_min + 1, dtype=float)

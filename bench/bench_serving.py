@@ -1,0 +1,312 @@
+"""Latency and throughput of the what-if API over real HTTP, next to the full solver.
+
+Usage::
+
+    python bench/bench_serving.py --bundle DIR [--rate 500] [--seconds 5]
+
+Starts ``medtwin serve`` (uvicorn, one process) on a loopback port with the bundle at
+``DIR`` and drives it with a minimal HTTP/1.1 keep-alive client (asyncio streams, so
+the client costs little of the shared CPUs), then measures, in one run:
+
+1. a single diabetes what-if (one korean_adult patient, one day, three meals with
+   boluses): p50/p99 latency of requests sent one after another;
+2. the same request open-loop at ``--rate`` requests per second for ``--seconds``
+   over several connections: p50/p99 latency counted from each request's scheduled
+   send time (so queueing shows), achieved throughput and errors;
+3. a 1,000-patient korean_adult cohort query (one day, design varied between
+   queries so no answer repeats): latency of each query;
+4. the full solver (``simulate_batch``: RK4, two steps a minute, NumPy vectorised
+   over cases) on the same 1,000 cases, in this process, and the reference path
+   (adaptive DOP853, one case at a time) on ``--reference`` of them, whose cohort
+   time is extrapolated (per-case time times the cohort size).
+
+The bundle is never trained or exported here: without one the script stops and says
+how to make one. Prints a JSON summary and Markdown lines for BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+KEY = "bench-key-0123456789abcdef"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _request(port: int, path: str, body: dict | None) -> bytes:
+    data = json.dumps(body).encode() if body is not None else b""
+    method = "POST" if body is not None else "GET"
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Authorization: Bearer {KEY}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(data)}\r\n\r\n"
+    )
+    return head.encode() + data
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    length = 0
+    for line in lines[1:]:
+        if line.lower().startswith("content-length:"):
+            length = int(line.split(":", 1)[1])
+    body = await reader.readexactly(length)
+    return status, body
+
+
+class _Connection:
+    def __init__(self, port: int):
+        self.port = port
+
+    async def open(self) -> _Connection:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        return self
+
+    async def send(self, raw: bytes) -> tuple[int, bytes]:
+        self.writer.write(raw)
+        await self.writer.drain()
+        return await _read_response(self.reader)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def _sequential(port: int, raw: bytes, n: int) -> tuple[list[float], int]:
+    conn = await _Connection(port).open()
+    latencies, errors = [], 0
+    for _ in range(n):
+        t0 = time.perf_counter()
+        status, _ = await conn.send(raw)
+        latencies.append(time.perf_counter() - t0)
+        errors += status != 200
+    conn.close()
+    return latencies, errors
+
+
+async def _open_loop(
+    port: int, raw: bytes, rate: float, seconds: float, n_conn: int
+) -> dict:
+    conns = [await _Connection(port).open() for _ in range(n_conn)]
+    n = int(rate * seconds)
+    queue: asyncio.Queue[float] = asyncio.Queue()
+    latencies: list[float] = []
+    errors = 0
+    start = time.perf_counter() + 0.05
+    for k in range(n):
+        queue.put_nowait(start + k / rate)
+
+    async def worker(conn: _Connection) -> None:
+        nonlocal errors
+        while True:
+            try:
+                due = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            status, _ = await conn.send(raw)
+            latencies.append(time.perf_counter() - due)
+            errors += status != 200
+
+    await asyncio.gather(*(worker(c) for c in conns))
+    elapsed = time.perf_counter() - start
+    for c in conns:
+        c.close()
+    lat = np.array(latencies)
+    return {
+        "target_rps": rate,
+        "requests": n,
+        "achieved_rps": n / elapsed,
+        "p50_ms": 1e3 * float(np.percentile(lat, 50)),
+        "p99_ms": 1e3 * float(np.percentile(lat, 99)),
+        "errors": errors,
+        "connections": n_conn,
+    }
+
+
+def _single_case_body(twin) -> dict:
+    row = {v.name: 0.5 * (v.low + v.high) for v in twin.input_domain.variables}
+    (patient,) = twin.sample_cohort("korean_adult", 1, 0)
+    (case,) = twin.cases_from_design(
+        pd.DataFrame([row]), [patient], {"duration_min": 1440}
+    )
+    return {
+        "cases": [
+            {
+                "parameters": case.params.model_dump(mode="json", exclude_none=True),
+                "device": {},
+                "scenario": case.scenario.model_dump(mode="json", exclude_none=True),
+            }
+        ]
+    }
+
+
+def _cohort_body(basal_scale: float, n: int) -> dict:
+    return {
+        "cohort": {"name": "korean_adult", "n": n, "seed": 1},
+        "design": {"basal_scale": basal_scale},
+        "options": {"duration_min": 1440},
+    }
+
+
+def _start_server(bundle: Path, port: int, threads: int, log: Path):
+    folder = Path(tempfile.mkdtemp(prefix="medtwin-bench-"))
+    (folder / bundle.name).symlink_to(bundle.resolve(), target_is_directory=True)
+    env = {**os.environ, "MEDTWIN_API_KEYS": KEY}
+    code = "from medtwin_ml.cli import app; app()"
+    args = [sys.executable, "-c", code, "serve", "--bundles", str(folder)]
+    args += ["--port", str(port), "--threads", str(threads)]
+    proc = subprocess.Popen(
+        args, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w")
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}; see {log}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.terminate()
+    raise SystemExit("server did not start within 120 s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bundle", type=Path, default=None)
+    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--sequential", type=int, default=300)
+    parser.add_argument("--cohort", type=int, default=1000)
+    parser.add_argument("--cohort-queries", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--reference", type=int, default=3)
+    args = parser.parse_args()
+
+    from medtwin_ml.export.bundle import BundleError, load_bundle
+    from medtwin_ml.registry import get_twin
+    from medtwin_ml.workspace import Workspace
+
+    bundle = args.bundle or Workspace.from_env().bundles / "diabetes-node"
+    try:
+        card, _ = load_bundle(bundle)
+    except BundleError as exc:
+        raise SystemExit(
+            f"no usable bundle at {bundle} ({exc}). Train and export one first: "
+            "medtwin generate configs/datasets/diabetes_korean_2000.yaml; "
+            "medtwin train configs/models/diabetes_node.yaml; medtwin export "
+            "models:/diabetes-node@candidate --out DIR; then pass --bundle DIR."
+        ) from None
+    twin = get_twin(card.twin)
+    port = _free_port()
+    log = Path(tempfile.mkdtemp(prefix="medtwin-bench-log-")) / "server.log"
+    proc = _start_server(bundle, port, args.threads, log)
+    try:
+        path = f"/v1/models/{card.name}/predict"
+        single = _request(port, path, _single_case_body(twin))
+        # Warm-up: first requests pay for lazy imports and onnxruntime's first run.
+        asyncio.run(_sequential(port, single, 20))
+        seq, seq_errors = asyncio.run(_sequential(port, single, args.sequential))
+        loaded = asyncio.run(
+            _open_loop(port, single, args.rate, args.seconds, args.connections)
+        )
+        cohort_ms, cohort_errors = [], 0
+        for q in range(args.cohort_queries + 1):
+            raw = _request(port, path, _cohort_body(0.8 + 0.1 * q, args.cohort))
+            lat, err = asyncio.run(_sequential(port, raw, 1))
+            cohort_ms.append(1e3 * lat[0])
+            cohort_errors += err
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+    # The full solver on the same cohort (design of the first timed query).
+    row = {v.name: 0.5 * (v.low + v.high) for v in twin.input_domain.variables}
+    row["basal_scale"] = 0.9
+    patients = twin.sample_cohort("korean_adult", args.cohort, 1)
+    cases = twin.cases_from_design(
+        pd.DataFrame([row] * args.cohort), patients, {"duration_min": 1440}
+    )
+    t0 = time.perf_counter()
+    twin.simulate_batch(cases)
+    solver_s = time.perf_counter() - t0
+    # The reference path (one case at a time, as `medtwin simulate`), on a few of
+    # the same cases; its cohort time is that per-case time times the cohort size.
+    t0 = time.perf_counter()
+    for case in cases[: args.reference]:
+        twin.simulate(case)
+    reference_per_case_s = (time.perf_counter() - t0) / max(1, args.reference)
+
+    timed = cohort_ms[1:]  # the first query also draws the cohort
+    seq_ms = 1e3 * np.array(seq)
+    summary = {
+        "machine": f"{platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "bundle": f"{card.name} v{card.version}",
+        "single_sequential": {
+            "requests": len(seq),
+            "p50_ms": float(np.percentile(seq_ms, 50)),
+            "p99_ms": float(np.percentile(seq_ms, 99)),
+            "errors": seq_errors,
+        },
+        "single_open_loop": loaded,
+        "cohort": {
+            "n": args.cohort,
+            "first_query_ms": cohort_ms[0],
+            "median_ms": float(np.median(timed)),
+            "max_ms": float(np.max(timed)),
+            "errors": cohort_errors,
+        },
+        "full_solver_s": solver_s,
+        "speedup": solver_s / (1e-3 * float(np.median(timed))),
+        "reference_solver_per_case_s": reference_per_case_s,
+        "reference_speedup_extrapolated": reference_per_case_s
+        * args.cohort
+        / (1e-3 * float(np.median(timed))),
+    }
+    print(json.dumps(summary, indent=2))
+    s, lo, c = summary["single_sequential"], loaded, summary["cohort"]
+    print(
+        f"| single what-if, sequential | p50 {s['p50_ms']:.2f} ms | "
+        f"p99 {s['p99_ms']:.2f} ms | errors {s['errors']} |"
+    )
+    print(
+        f"| single what-if, open loop at {lo['target_rps']:.0f}/s | "
+        f"p50 {lo['p50_ms']:.2f} ms | p99 {lo['p99_ms']:.2f} ms | "
+        f"achieved {lo['achieved_rps']:.0f}/s | errors {lo['errors']} |"
+    )
+    print(
+        f"| {c['n']}-patient cohort | median {c['median_ms']:.0f} ms | "
+        f"full solver {solver_s:.2f} s | x{summary['speedup']:.0f} |"
+    )
+    print(
+        f"| reference solver, {reference_per_case_s:.2f} s per case | "
+        f"x{summary['reference_speedup_extrapolated']:.0f} for the cohort "
+        "(extrapolated from the cases timed) |"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Run a bundle on cases: from a twin's cases to the surrogate's answer.
+
+Serving and validation both go through :class:`SurrogateRunner`, so the way a case
+becomes ``p`` and ``u`` exists once. Needs numpy and onnxruntime only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from medtwin_ml.export.bundle import BundleCard, load_bundle
+from medtwin_ml.twin import Case, TwinSpec
+
+__all__ = ["SurrogateRunner"]
+
+
+class SurrogateRunner:
+    """One verified bundle, ready to answer.
+
+    Args:
+        bundle: the bundle folder.
+        threads: onnxruntime intra-op threads (explicit, never "all cores").
+    """
+
+    def __init__(self, bundle: str | os.PathLike[str], threads: int = 1):
+        import onnxruntime as ort
+
+        self.path = Path(bundle)
+        self.card, model = load_bundle(self.path)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(
+            model, opts, providers=["CPUExecutionProvider"]
+        )
+        self._twin: TwinSpec | None = None
+
+    @property
+    def twin(self) -> TwinSpec:
+        if self._twin is None:
+            from medtwin_ml.registry import get_twin
+
+            self._twin = get_twin(self.card.twin)
+        return self._twin
+
+    @property
+    def step(self) -> float:
+        return self.card.integration.step
+
+    @property
+    def max_steps(self) -> int:
+        return int(self.card.input_domain.get("horizon_steps", 0)) or 10**9
+
+    def n_steps_for(self, duration: float) -> int:
+        """Steps that fit in ``duration`` (time unit of the card)."""
+        n = int(np.floor(duration / self.step + 1e-9))
+        if n < 1:
+            raise ValueError(
+                f"duration {duration:g} {self.card.integration.time_unit} is shorter "
+                f"than one surrogate step of {self.step:g}"
+            )
+        return n
+
+    def parameters(self, cases: Sequence[Case]) -> np.ndarray:
+        """``p`` of shape ``(cases, n_params)`` in the card's order and units."""
+        names = [s.name for s in self.card.parameters]
+        rows = [[float(getattr(case.params, n)) for n in names] for case in cases]
+        return np.asarray(rows, dtype=np.float32).reshape(len(cases), len(names))
+
+    def controls(self, cases: Sequence[Case], n_steps: int) -> np.ndarray:
+        """``u`` of shape ``(cases, n_steps, n_controls)``: step means of the twin's
+        exogenous signals."""
+        if self.twin.exogenous_inputs is None:
+            raise ValueError(f"twin {self.twin.name} declares no exogenous inputs")
+        ratio = round(self.step / self.card.integration.data_step)
+        signals = self.twin.exogenous_inputs(cases, n_steps * ratio)
+        names = [s.name for s in self.card.controls]
+        u = np.stack([np.asarray(signals[n], dtype=float) for n in names], axis=-1)
+        u = u.reshape(len(cases), n_steps, ratio, len(names)).mean(axis=2)
+        return u.astype(np.float32)
+
+    def run(self, p: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """``y (batch, n_steps + 1, n_outputs)`` from arrays, one onnxruntime call."""
+        io = self.card.onnx
+        (y,) = self.session.run(
+            None,
+            {
+                io.parameters: np.ascontiguousarray(p, dtype=np.float32),
+                io.controls: np.ascontiguousarray(u, dtype=np.float32),
+            },
+        )
+        return y
+
+    def predict(
+        self, cases: Sequence[Case], duration: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Times ``(n_steps + 1,)`` and outputs ``(cases, n_steps + 1, n_outputs)``."""
+        n_steps = self.n_steps_for(duration)
+        y = self.run(self.parameters(cases), self.controls(cases, n_steps))
+        return np.arange(n_steps + 1) * self.step, y
+
+    def outcomes(self, y: np.ndarray) -> dict[str, np.ndarray]:
+        """The twin's scalar outcomes of predicted trajectories, ``{name: (n,)}``."""
+        if self.twin.outcomes is None:
+            return {}
+        outputs = {s.name: y[..., k] for k, s in enumerate(self.card.outputs)}
+        return self.twin.outcomes(outputs, self.step)
+
+    def outside_bounds(
+        self, cases: Sequence[Case], n_steps: int, p: np.ndarray | None = None
+    ) -> list[list[str]]:
+        """Per case, the reasons it lies outside the training data's box.
+
+        ``p`` is :meth:`parameters` of ``cases`` when the caller already has it.
+        """
+        bounds = self.card.input_domain.get("parameters", {})
+        if p is None:
+            p = self.parameters(cases)
+        names = [s.name for s in self.card.parameters]
+        reasons: list[list[str]] = [[] for _ in cases]
+        for j, name in enumerate(names):
+            if name not in bounds:
+                continue
+            lo, hi = bounds[name]
+            slack = 1e-6 * max(1.0, abs(lo), abs(hi))
+            for i in np.flatnonzero((p[:, j] < lo - slack) | (p[:, j] > hi + slack)):
+                reasons[i].append(
+                    f"parameter {name} = {p[i, j]:g} outside [{lo:g}, {hi:g}]"
+                )
+        if n_steps > self.max_steps:
+            for r in reasons:
+                r.append(
+                    f"horizon of {n_steps} steps beyond the {self.max_steps} trained"
+                )
+        return reasons
+
+
+def card_of(bundle: str | os.PathLike[str]) -> BundleCard:
+    return load_bundle(bundle)[0]

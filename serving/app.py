@@ -1,0 +1,352 @@
+"""The what-if API: FastAPI over onnxruntime.
+
+Routes::
+
+    GET  /health                        liveness, no auth
+    GET  /ready                         200 once at least one model is loaded, else 503
+    GET  /v1/models                     the loaded surrogates (bearer key)
+    POST /v1/models/{name}/predict      cases or a cohort through the surrogate
+    POST /v1/models/{name}/compare      the same through surrogate and full solver
+
+Errors never carry a traceback: 401 (no or wrong key), 404 (unknown model), 413 (body
+too large), 422 (invalid body, non-finite numbers, input the twin refuses; the message
+names the field, never echoes the whole input), 500 (logged here, a bare message
+there).
+"""
+
+# No ``from __future__ import annotations`` here: FastAPI reads the annotations of the
+# route functions, whose dependencies are local to create_app.
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from medtwin_ml._version import __version__
+from medtwin_ml.errors import ConfigError
+from serving import inference
+from serving.middleware import BodyLimitAndAudit
+from serving.schemas import (
+    CompareResponse,
+    ErrorResponse,
+    ModelList,
+    PredictRequest,
+    PredictResponse,
+)
+from serving.security import ApiKeys
+from serving.store import LoadedModel, ModelStore
+
+__all__ = ["ServingSettings", "create_app"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    """How a server is set up.
+
+    Attributes:
+        bundles: folder of bundles, each a subfolder.
+        api_keys: the accepted keys; default ``$MEDTWIN_API_KEYS`` (and no file).
+        max_body_bytes: larger bodies get 413.
+        threads: onnxruntime intra-op threads per model.
+        max_compare_cases: cases per ``/compare`` request at most.
+    """
+
+    bundles: Path
+    api_keys: ApiKeys | None = None
+    max_body_bytes: int = 1_000_000
+    threads: int = 1
+    max_compare_cases: int = 50
+
+    def __post_init__(self) -> None:
+        if self.max_body_bytes < 1024:
+            raise ConfigError(
+                "serving settings",
+                [("max_body_bytes", self.max_body_bytes, "at least 1024")],
+            )
+        if not 1 <= self.threads <= (os.cpu_count() or 1) * 4:
+            raise ConfigError(
+                "serving settings", [("threads", self.threads, "1 or more")]
+            )
+        if self.max_compare_cases < 1:
+            raise ConfigError(
+                "serving settings",
+                [("max_compare_cases", self.max_compare_cases, "1 or more")],
+            )
+
+
+_ERRORS = {
+    401: {"model": ErrorResponse, "description": "Missing or wrong bearer key."},
+    404: {"model": ErrorResponse, "description": "No model of that name."},
+    413: {"model": ErrorResponse, "description": "Body too large."},
+    422: {"model": ErrorResponse, "description": "Invalid input."},
+}
+
+
+def create_app(settings: ServingSettings) -> FastAPI:
+    """Load and verify every bundle, then build the app.
+
+    Raises:
+        BundleError: a bundle is refused (see :class:`serving.store.ModelStore`).
+    """
+    store = ModelStore(settings.bundles, threads=settings.threads)
+    keys = settings.api_keys if settings.api_keys is not None else ApiKeys.load()
+    if not len(keys):
+        logger.warning("no API key configured: every /v1 request will get 401")
+
+    app = FastAPI(
+        title="medtwin what-if API",
+        version=__version__,
+        description=(
+            "Fast what-if answers from verified surrogates of the medtwin twins. "
+            "Every /v1 route needs `Authorization: Bearer <key>`."
+        ),
+    )
+    app.state.store = store
+    _install_error_handlers(app)
+    _add_routes(app, store, keys, settings)
+    _add_examples(app, store, settings.max_compare_cases)
+    app.add_middleware(BodyLimitAndAudit, max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+# ---------------------------------------------------------------------------
+# Errors
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler echoes the input, and fails on NaN inside it.
+        problems = []
+        for err in exc.errors()[:20]:
+            loc = [str(part) for part in err.get("loc", ())]
+            problems.append(
+                {"loc": loc, "msg": str(err.get("msg", "")), "type": err.get("type")}
+            )
+        return JSONResponse(status_code=422, content={"detail": problems})
+
+    @app.exception_handler(ConfigError)
+    async def _refused(request: Request, exc: ConfigError) -> JSONResponse:
+        # The twin's models judged the input: name where, say what was expected,
+        # and leave the value out (it may be a patient's).
+        where = ["body"] if exc.source == "request body" else exc.source.split(".")
+        problems = [
+            {
+                "loc": [*where, *key.split(".")],
+                "msg": f"expected {expected}",
+                "type": "value_error",
+            }
+            for key, _, expected in exc.problems[:20]
+        ]
+        return JSONResponse(status_code=422, content={"detail": problems})
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s", request.url.path)
+        return JSONResponse(status_code=500, content={"detail": "internal error"})
+
+
+# ---------------------------------------------------------------------------
+# Routes
+
+_bearer = HTTPBearer(auto_error=False, description="An API key of this server.")
+
+
+def _add_routes(
+    app: FastAPI, store: ModelStore, keys: ApiKeys, settings: ServingSettings
+) -> None:
+    def authorised(
+        request: Request,
+        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> str:
+        key_id = keys.identify(creds.credentials if creds else None)
+        if key_id is None:
+            raise HTTPException(
+                status_code=401,
+                detail="missing or wrong bearer key",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        _audit(request)["key_id"] = key_id
+        return key_id
+
+    def loaded(request: Request, name: str) -> LoadedModel:
+        model = store.get(name)
+        if model is None:
+            raise HTTPException(status_code=404, detail="no model of that name")
+        _audit(request).update(model=model.name, model_version=model.version)
+        return model
+
+    @app.get("/health", tags=["service"])
+    def health() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get(
+        "/ready",
+        tags=["service"],
+        responses={503: {"model": ErrorResponse, "description": "No model loaded."}},
+    )
+    def ready() -> JSONResponse:
+        """Readiness: at least one verified model is loaded."""
+        n = len(store.models)
+        return JSONResponse(
+            status_code=200 if n else 503,
+            content={"status": "ready" if n else "no model loaded", "models": n},
+        )
+
+    guarded = [Depends(authorised)]
+
+    @app.get(
+        "/v1/models",
+        tags=["models"],
+        dependencies=guarded,
+        response_model=ModelList,
+        responses={401: _ERRORS[401]},
+    )
+    def models() -> Response:
+        """Each loaded surrogate: twin, inputs and outputs with units, input domain,
+        validation metrics from its card."""
+        body = {"models": [inference.describe_model(m) for m in store.models.values()]}
+        return _json(body)
+
+    @app.post(
+        "/v1/models/{name}/predict",
+        tags=["models"],
+        dependencies=guarded,
+        response_model=PredictResponse,
+        responses=_ERRORS,
+    )
+    def predict(
+        request: Request,
+        body: PredictRequest,
+        model: Annotated[LoadedModel, Depends(loaded)],
+    ) -> Response:
+        """Trajectories with units, outcomes, in-domain flags with reasons and, when
+        the bundle carries them, uncertainty bands; or, for a cohort, outcome
+        percentiles and the worst cases. One onnxruntime call per request."""
+        answer, n = inference.predict(model, body)
+        _audit(request)["cases"] = n
+        return _json(answer)
+
+    @app.post(
+        "/v1/models/{name}/compare",
+        tags=["models"],
+        dependencies=guarded,
+        response_model=CompareResponse,
+        responses=_ERRORS,
+    )
+    def compare(
+        request: Request,
+        body: PredictRequest,
+        model: Annotated[LoadedModel, Depends(loaded)],
+    ) -> Response:
+        """The same cases through the full solver and the surrogate: both answers
+        and their errors, at most ``max_compare_cases`` cases."""
+        answer, n = inference.compare(model, body, settings.max_compare_cases)
+        _audit(request)["cases"] = n
+        return _json(answer)
+
+
+def _audit(request: Request) -> dict[str, Any]:
+    return request.scope.setdefault("state", {}).setdefault("audit", {})
+
+
+def _json(body: dict[str, Any]) -> Response:
+    # Bodies are built finite (non-finite values become null); refuse anything else.
+    text = json.dumps(body, allow_nan=False, separators=(",", ":"))
+    return Response(content=text.encode("utf-8"), media_type="application/json")
+
+
+# ---------------------------------------------------------------------------
+# Working examples in the OpenAPI document
+
+
+def _add_examples(app: FastAPI, store: ModelStore, max_compare_cases: int) -> None:
+    """Give each request body examples that work against a loaded model.
+
+    The examples come from the first model's twin and the cohort its training data
+    came from (else the twin's last cohort): an explicit case (the cohort's first
+    patient at seed 0, the middle of the design domain, 36 steps) and a cohort query.
+    """
+    examples = {
+        "predict": _examples(store, 100),
+        "compare": _examples(store, min(10, max_compare_cases)),
+    }
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        if not store.models:
+            app.openapi_schema = schema
+            return schema
+        for route, route_examples in examples.items():
+            path = schema["paths"].get(f"/v1/models/{{name}}/{route}", {})
+            content = path.get("post", {}).get("requestBody", {}).get("content")
+            if route_examples and content and "application/json" in content:
+                content["application/json"]["examples"] = route_examples
+        for path in schema["paths"].values():
+            for op in path.values():
+                for param in op.get("parameters", []):
+                    if param.get("name") == "name" and param.get("in") == "path":
+                        # The names this server answers to, so that the docs page
+                        # (and a fuzzer) can pick one.
+                        param["schema"]["enum"] = list(store.models)
+                        param["example"] = next(iter(store.models))
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _examples(store: ModelStore, cohort_n: int) -> dict[str, Any]:
+    import pandas as pd
+
+    if not store.models:
+        return {}
+    model = next(iter(store.models.values()))
+    twin = model.runner.twin
+    if not (twin.cohorts and twin.sample_cohort and twin.cases_from_design):
+        return {}
+    cohort = model.runner.card.input_domain.get("cohort")
+    if cohort not in twin.cohorts:
+        cohort = twin.cohorts[-1]
+    row = {v.name: 0.5 * (v.low + v.high) for v in twin.input_domain.variables}
+    step = model.runner.step
+    duration = inference.duration_field(model)
+    options = {duration: round(step * 36)}
+    try:
+        (patient,) = twin.sample_cohort(cohort, 1, 0)
+        (case,) = twin.cases_from_design(pd.DataFrame([row]), [patient], options)
+    except (ValueError, TypeError):
+        logger.warning("model %s: no worked example could be built", model.name)
+        return {}
+    explicit = {
+        "cases": [
+            {
+                "parameters": case.params.model_dump(mode="json", exclude_none=True),
+                "device": case.device.model_dump(mode="json", exclude_none=True),
+                "scenario": case.scenario.model_dump(mode="json", exclude_none=True),
+            }
+        ]
+    }
+    return {
+        "case": {"summary": "one explicit case", "value": explicit},
+        "cohort": {
+            "summary": f"a cohort of {cohort_n} {cohort} patients",
+            "value": {
+                "cohort": {"name": cohort, "n": cohort_n, "seed": 1},
+                "design": {k: round(v, 3) for k, v in list(row.items())[:2]},
+                "options": {duration: round(step * 144)},
+            },
+        },
+    }
