@@ -343,6 +343,7 @@ def export(
                 f"{exc}; install the training extra: pip install 'medtwin-ml[train]'"
             )
         ) from None
+    _quiet_libraries()
     try:
         path = export_bundle(uri, out, Workspace.from_env())
     except (MedtwinError, ValueError) as exc:

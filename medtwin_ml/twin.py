@@ -41,6 +41,7 @@ __all__ = [
     "TimeSeriesResult",
     "TwinSpec",
     "field_unit",
+    "shared_scenario",
 ]
 
 
@@ -328,3 +329,27 @@ def field_unit(model: type[BaseModel], name: str) -> str:
     if text.endswith("]") and "[" in text:
         return text[text.rindex("[") + 1 : -1]
     return ""
+
+
+def shared_scenario(cases: Sequence[Case], fields: Sequence[str]) -> BaseModel:
+    """Case 0's scenario, once every case is known to agree with it on ``fields``.
+
+    A batched solver steps all its cases on one grid; the fields that set the grid
+    (duration, step, output interval) must then be the same in every case.
+
+    Raises:
+        ValueError: no cases, or a case differs, naming the case and the fields.
+    """
+    if not cases:
+        raise ValueError("no cases given; expected at least one")
+    first = cases[0].scenario
+    for i, case in enumerate(cases):
+        differ = [f for f in fields if getattr(case.scenario, f) != getattr(first, f)]
+        if differ:
+            got = {f: getattr(case.scenario, f) for f in differ}
+            want = {f: getattr(first, f) for f in differ}
+            raise ValueError(
+                f"case {i} has {got}; every case in a batch must share the grid "
+                f"fields {list(fields)}, expected {want} as in case 0"
+            )
+    return first

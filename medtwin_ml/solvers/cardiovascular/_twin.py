@@ -15,7 +15,7 @@ from medtwin_ml.solvers.cardiovascular._models import (
     CardiovascularParameters,
     CardiovascularScenario,
 )
-from medtwin_ml.twin import BatchResult, Case, TimeSeriesResult
+from medtwin_ml.twin import BatchResult, Case, TimeSeriesResult, shared_scenario
 
 __all__ = ["cases_from_design", "simulate", "simulate_batch"]
 
@@ -98,15 +98,6 @@ def cases_from_design(
 
 
 def _shared_grid(cases: Sequence[Case]) -> CardiovascularScenario:
-    if not cases:
-        raise ValueError("no cases given; expected at least one")
-    first = cases[0].scenario
-    keys = ("duration_s", "output_interval_s", "step_s", "summary_beats")
-    for i, case in enumerate(cases):
-        for key in keys:
-            if getattr(case.scenario, key) != getattr(first, key):
-                raise ValueError(
-                    f"case {i} has {key} = {getattr(case.scenario, key)}; a batch "
-                    f"shares one grid, expected {getattr(first, key)} as in case 0"
-                )
-    return first
+    return shared_scenario(
+        cases, ("duration_s", "output_interval_s", "step_s", "summary_beats")
+    )

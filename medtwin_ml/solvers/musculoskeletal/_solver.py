@@ -29,7 +29,7 @@ from medtwin_ml.solvers.musculoskeletal._models import (
     MusculoskeletalParameters,
     MusculoskeletalScenario,
 )
-from medtwin_ml.twin import BatchResult, Case, TimeSeriesResult
+from medtwin_ml.twin import BatchResult, Case, TimeSeriesResult, shared_scenario
 
 __all__ = ["OUTPUT_COLUMNS", "simulate", "simulate_batch"]
 
@@ -204,18 +204,8 @@ def _inputs(case: Case, t: np.ndarray) -> np.ndarray:
     return u
 
 
-def _grid(scenarios: Sequence[MusculoskeletalScenario]) -> tuple[np.ndarray, int]:
-    first = scenarios[0]
-    for i, s in enumerate(scenarios):
-        if (s.duration_s, s.output_interval_s) != (
-            first.duration_s,
-            first.output_interval_s,
-        ):
-            raise ValueError(
-                f"case {i} has duration_s {s.duration_s} and output_interval_s "
-                f"{s.output_interval_s}; every case in a batch must share case 0's "
-                f"{first.duration_s} and {first.output_interval_s}"
-            )
+def _grid(cases: Sequence[Case]) -> tuple[np.ndarray, int]:
+    first = shared_scenario(cases, ("duration_s", "output_interval_s"))
     n = round(first.duration_s / first.output_interval_s)
     t = np.linspace(0.0, first.duration_s, n + 1)
     substeps = max(1, math.ceil(first.output_interval_s / MAX_STEP_S - 1e-9))
@@ -241,7 +231,7 @@ def _check_cases(cases: Sequence[Case]) -> None:
 
 def _solve(cases: Sequence[Case]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     _check_cases(cases)
-    t, substeps = _grid([c.scenario for c in cases])
+    t, substeps = _grid(cases)
     batch = _Batch([c.params for c in cases], [c.device for c in cases])
     u = np.stack([_inputs(c, t) for c in cases])
 

@@ -18,7 +18,7 @@ from medtwin_ml.solvers.respiratory._models import (
     RespiratoryParameters,
     RespiratoryScenario,
 )
-from medtwin_ml.twin import BatchResult, Case, TimeSeriesResult
+from medtwin_ml.twin import BatchResult, Case, TimeSeriesResult, shared_scenario
 
 __all__ = [
     "BREATH_OUTCOMES",
@@ -154,18 +154,9 @@ def cases_from_design(
 
 
 def _shared_grid(cases: Sequence[Case]) -> RespiratoryScenario:
-    if not cases:
-        raise ValueError("no cases given; expected at least one")
-    first = cases[0].scenario
-    keys = ("duration_s", "step_s", "output_interval_s", "summary_breaths")
-    for i, case in enumerate(cases):
-        for key in keys:
-            if getattr(case.scenario, key) != getattr(first, key):
-                raise ValueError(
-                    f"case {i} has {key} = {getattr(case.scenario, key)}; a batch "
-                    f"shares one grid, expected {getattr(first, key)} as in case 0"
-                )
-    return first
+    return shared_scenario(
+        cases, ("duration_s", "step_s", "output_interval_s", "summary_breaths")
+    )
 
 
 def _col(models: Sequence[Any], name: str) -> np.ndarray:
