@@ -360,6 +360,7 @@ def _publish(config, workspace, run_id, model, data, dm, ds, metrics) -> TrainOu
         export_step,
         rollout_parity,
         step_parity,
+        visited_step_inputs,
     )
     from training.tracking import client
 
@@ -380,7 +381,11 @@ def _publish(config, workspace, run_id, model, data, dm, ds, metrics) -> TrainOu
         held_out = dm.test_idx[:1000]
         traj = rollout_parity(model, rollout, data.p[held_out], data.u[held_out])
         parity = {
-            "step_max_abs_error": step_parity(model, step, n=1000),
+            "step_max_abs_error": step_parity(
+                model,
+                step,
+                inputs=visited_step_inputs(model, data.p[held_out], data.u[held_out]),
+            ),
             **{
                 f"{n}.rollout_max_abs_error": float(v)
                 for n, v in zip(data.target_names, traj, strict=True)

@@ -31,7 +31,13 @@ from onnx import TensorProto, helper, numpy_helper
 
 from medtwin_ml.surrogates.neural_ode import ControlledNeuralODE
 
-__all__ = ["export_rollout", "export_step", "rollout_parity", "step_parity"]
+__all__ = [
+    "export_rollout",
+    "export_step",
+    "rollout_parity",
+    "step_parity",
+    "visited_step_inputs",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -248,23 +254,54 @@ def _session(path: str | Path):
 
 
 def step_parity(
-    model: ControlledNeuralODE, step_path: str | Path, n: int = 1000, seed: int = 0
+    model: ControlledNeuralODE,
+    step_path: str | Path,
+    n: int = 1000,
+    seed: int = 0,
+    inputs: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> float:
     """Max absolute difference of the step's outputs between onnxruntime and PyTorch.
 
     The step function returns the next latent state and the normalised outputs, both
-    of order one, on ``n`` random inputs at the scale the model meets in use.
+    of order one. ``inputs`` are ``(x, c)`` pairs to compare on, e.g. the states
+    that held-out rollouts visit (see :func:`visited_step_inputs`); without them,
+    ``n`` random inputs at the scale the model meets in use.
     """
-    c = model.config
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, c.latent_dim, generator=g)
-    u = torch.rand(n, 1, c.n_controls, generator=g) * model.u_scale * 3
-    e = torch.tanh(torch.randn(n, c.embed_dim, generator=g))
+    if inputs is None:
+        c = model.config
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn(n, c.latent_dim, generator=g)
+        u = torch.rand(n, 1, c.n_controls, generator=g) * model.u_scale * 3
+        e = torch.tanh(torch.randn(n, c.embed_dim, generator=g))
+        with torch.no_grad():
+            drive = model.field.drive(u / model.u_scale, e.unsqueeze(1))[:, 0]
+    else:
+        x, drive = (torch.as_tensor(a, dtype=torch.float32) for a in inputs)
     with torch.no_grad():
-        drive = model.field.drive(u / model.u_scale, e.unsqueeze(1))[:, 0]
         x_t, y_t = _Step(model)(x, drive)
     x_o, y_o = _session(step_path).run(None, {"x": x.numpy(), "c": drive.numpy()})
     return float(max(np.abs(x_o - x_t.numpy()).max(), np.abs(y_o - y_t.numpy()).max()))
+
+
+def visited_step_inputs(
+    model: ControlledNeuralODE,
+    p: np.ndarray,
+    u: np.ndarray,
+    n: int = 1000,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` step inputs ``(x_k, c_k)`` drawn from the rollouts of cases ``(p, u)``."""
+    with torch.no_grad():
+        pt, ut = torch.as_tensor(p), torch.as_tensor(u)
+        x0, e = model.encode(pt)
+        xs = model.rollout(x0, e, ut, method="step")[:, :-1]
+        drive = model.field.drive(ut / model.u_scale, e.unsqueeze(1))
+    flat_x = xs.reshape(-1, xs.shape[-1]).numpy()
+    flat_c = drive.reshape(-1, drive.shape[-1]).numpy()
+    pick = np.random.default_rng(seed).choice(
+        len(flat_x), size=min(n, len(flat_x)), replace=False
+    )
+    return flat_x[pick], flat_c[pick]
 
 
 def rollout_parity(
