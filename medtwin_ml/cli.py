@@ -63,6 +63,20 @@ def main(
     )
 
 
+def _load(module: str, extra: str) -> Any:
+    """Import ``module`` for a command, or fail with the extra that provides it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise _fail(
+            ImportError(
+                f"{exc}; install the {extra} extra: pip install 'medtwin-ml[{extra}]'"
+            )
+        ) from None
+
+
 def _fail(exc: Exception) -> typer.Exit:
     err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
     return typer.Exit(code=2)
@@ -290,18 +304,11 @@ def train(
     from medtwin_ml.config import load_config
     from medtwin_ml.workspace import Workspace
 
-    try:
-        from training.config import TrainConfig
-        from training.train import train as run_training
-    except ImportError as exc:  # pragma: no cover - depends on the installed extras
-        raise _fail(
-            ImportError(
-                f"{exc}; install the training extra: pip install 'medtwin-ml[train]'"
-            )
-        ) from None
+    train_config = _load("training.config", "train").TrainConfig
+    run_training = _load("training.train", "train").train
     _quiet_libraries()
     try:
-        cfg = load_config(config, TrainConfig)
+        cfg = load_config(config, train_config)
         workspace = Workspace.from_env().ensure()
         outcome = run_training(cfg, workspace, fresh=fresh)
     except MedtwinError as exc:
@@ -335,14 +342,7 @@ def export(
     """Write the verified bundle (model.onnx, card.json, SHA256SUMS) of a run."""
     from medtwin_ml.workspace import Workspace
 
-    try:
-        from training.train import export_bundle
-    except ImportError as exc:  # pragma: no cover - depends on the installed extras
-        raise _fail(
-            ImportError(
-                f"{exc}; install the training extra: pip install 'medtwin-ml[train]'"
-            )
-        ) from None
+    export_bundle = _load("training.train", "train").export_bundle
     _quiet_libraries()
     try:
         path = export_bundle(uri, out, Workspace.from_env())
@@ -380,30 +380,22 @@ def serve(
     """Serve the what-if API over every verified bundle in a folder (one process)."""
     from medtwin_ml.workspace import Workspace
 
-    try:
-        import uvicorn
-
-        from serving import ApiKeys, ServingSettings, create_app
-        from serving.middleware import AUDIT_LOGGER
-    except ImportError as exc:  # pragma: no cover - depends on the installed extras
-        raise _fail(
-            ImportError(
-                f"{exc}; install the serving extra: pip install 'medtwin-ml[serve]'"
-            )
-        ) from None
+    uvicorn = _load("uvicorn", "serve")
+    srv = _load("serving", "serve")
+    audit_logger = _load("serving.middleware", "serve").AUDIT_LOGGER
     logging.getLogger("serving").setLevel(logging.INFO)
     try:
-        settings = ServingSettings(
+        settings = srv.ServingSettings(
             bundles=bundles or Workspace.from_env().bundles,
-            api_keys=ApiKeys.load(api_keys),
+            api_keys=srv.ApiKeys.load(api_keys),
             max_body_bytes=max_body_bytes,
             threads=threads,
         )
-        application = create_app(settings)
+        application = srv.create_app(settings)
     except MedtwinError as exc:
         raise _fail(exc) from None
     # One JSON line per request on stderr, as it is (no rich formatting).
-    audit = logging.getLogger(AUDIT_LOGGER)
+    audit = logging.getLogger(audit_logger)
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
     audit.addHandler(handler)
@@ -520,12 +512,7 @@ def demo(
         )
     if size not in ("default", "tiny"):
         raise _fail(ConfigError("--size", [("size", size, "'default' or 'tiny'")]))
-    try:
-        from training.demo import run_demo
-    except ImportError as exc:  # pragma: no cover - depends on the installed extras
-        raise _fail(
-            ImportError(f"{exc}; install everything: pip install 'medtwin-ml[all]'")
-        ) from None
+    run_demo = _load("training.demo", "all").run_demo
     _quiet_libraries()
     workspace = Workspace.from_env()
     started = time.perf_counter()
