@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from medtwin_ml.export.bundle import CARD_FILE, BundleError, load_bundle
+from medtwin_ml.export.bundle import CARD_FILE, BundleError
 from medtwin_ml.export.runtime import SurrogateRunner
 
 __all__ = ["LoadedModel", "ModelStore"]
@@ -89,13 +88,8 @@ class ModelStore:
 
     @staticmethod
     def _load(path: Path, threads: int) -> LoadedModel:
-        card, model_bytes = load_bundle(path)
-        actual = hashlib.sha256(model_bytes).hexdigest()
-        if actual != card.model_sha256:
-            raise BundleError(
-                f"bundle {path}: model.onnx has sha256 {actual}, its card names "
-                f"{card.model_sha256}; refusing it"
-            )
+        # The runner loads the bundle through load_bundle, which refuses it unless
+        # model.onnx and card.json match SHA256SUMS and the card's model sha256.
         runner = SurrogateRunner(path, threads=threads)
         try:
             twin = runner.twin
@@ -106,7 +100,7 @@ class ModelStore:
                 f"bundle {path}: twin {twin.name} declares no exogenous inputs, so "
                 "its cases cannot be turned into the model's controls"
             )
-        detector, features = _validity(card.validity)
+        detector, features = _validity(runner.card.validity)
         return LoadedModel(runner=runner, detector=detector, case_features=features)
 
     def get(self, name: str) -> LoadedModel | None:
