@@ -56,9 +56,11 @@ SIZES: dict[str, DemoSize] = {
     "default": DemoSize(
         n_patients=100,
         days_per_patient=6,
-        max_epochs=400,
-        max_time_min=5.0,
-        curriculum=((0, 0.25), (30, 0.5), (60, 1.0)),
+        # Sized to end by itself inside the time limit, so that the learning rate
+        # finishes its cosine decay.
+        max_epochs=150,
+        max_time_min=6.0,
+        curriculum=((0, 0.25), (15, 0.5), (30, 1.0)),
         cohort_n=1000,
         validation_cases=100,
         corners=16,
