@@ -54,13 +54,13 @@ class DemoSize:
 SIZES: dict[str, DemoSize] = {
     # A few minutes of training: the surrogate a newcomer should see.
     "default": DemoSize(
-        n_patients=100,
-        days_per_patient=6,
-        # Sized to end by itself inside the time limit, so that the learning rate
-        # finishes its cosine decay.
-        max_epochs=150,
-        max_time_min=6.0,
-        curriculum=((0, 0.25), (15, 0.5), (30, 1.0)),
+        n_patients=200,
+        days_per_patient=10,
+        # Sized to end by itself inside the time limit on 2 cores, so that the
+        # learning rate finishes its cosine decay.
+        max_epochs=90,
+        max_time_min=7.0,
+        curriculum=((0, 0.25), (9, 0.5), (18, 1.0)),
         cohort_n=1000,
         validation_cases=100,
         corners=16,
@@ -115,7 +115,7 @@ def _configs(size: DemoSize, name: str):
         },
         model={"step": 10, "latent_dim": 16, "embed_dim": 16, "hidden": 64},
         optim={
-            "batch_size": 64,
+            "batch_size": 128,
             "max_epochs": size.max_epochs,
             "patience": 40,
             "horizon_curriculum": list(size.curriculum),
@@ -123,7 +123,7 @@ def _configs(size: DemoSize, name: str):
             "checkpoint_every_n_steps": 50,
             "max_time_min": size.max_time_min,
         },
-        split={"val_fraction": 0.15, "test_fraction": 0.15},
+        split={"val_fraction": 0.1, "test_fraction": 0.1},
         tracking={"experiment": "demo", "registered_model": name},
     )
     return dataset, train
