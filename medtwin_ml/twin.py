@@ -258,10 +258,11 @@ class TwinSpec:
             turns rows of a domain design into cases, for dataset generation.
         sample_cohort: ``sample_cohort(cohort, n, seed) -> list[parameters]``,
             reproducible by seed.
-        exogenous_inputs: ``exogenous_inputs(cases, n) -> {name: (cases, n)}``,
-            the exogenous signals of open-loop cases (the same quantities, on the same
-            grid, as the batch outputs report), computed without solving: what a
-            surrogate needs as its controls.
+        exogenous_inputs: ``exogenous_inputs(cases, n, every=1) -> {name: (cases,
+            n)}``, the exogenous signals of open-loop cases (the same quantities, on
+            the same grid, as the batch outputs report), computed without solving:
+            what a surrogate needs as its controls. With ``every = m`` each value is
+            the mean over ``m`` consecutive grid points, ``n`` such means.
         outcomes: ``outcomes(outputs, dt) -> {name: (n,)}``, the scalar outcomes of
             output trajectories ``{name: (n, T)}`` on a uniform grid of spacing
             ``dt``; ``outcome_units`` gives their units.
@@ -282,9 +283,7 @@ class TwinSpec:
     verification: Callable[[], list[CheckResult]] | None = None
     cases_from_design: Callable[..., list[Case]] | None = None
     sample_cohort: Callable[[str, int, int], list[BaseModel]] | None = None
-    exogenous_inputs: Callable[[Sequence[Case], int], dict[str, np.ndarray]] | None = (
-        None
-    )
+    exogenous_inputs: Callable[..., dict[str, np.ndarray]] | None = None
     outcomes: (
         Callable[[Mapping[str, np.ndarray], float], dict[str, np.ndarray]] | None
     ) = None

@@ -78,11 +78,11 @@ class SurrogateRunner:
         if self.twin.exogenous_inputs is None:
             raise ValueError(f"twin {self.twin.name} declares no exogenous inputs")
         ratio = round(self.step / self.card.integration.data_step)
-        signals = self.twin.exogenous_inputs(cases, n_steps * ratio)
-        names = [s.name for s in self.card.controls]
-        u = np.stack([np.asarray(signals[n], dtype=float) for n in names], axis=-1)
-        u = u.reshape(len(cases), n_steps, ratio, len(names)).mean(axis=2)
-        return u.astype(np.float32)
+        signals = self.twin.exogenous_inputs(cases, n_steps, every=ratio)
+        u = np.empty((len(cases), n_steps, len(self.card.controls)), np.float32)
+        for k, s in enumerate(self.card.controls):
+            u[:, :, k] = signals[s.name]
+        return u
 
     def run(self, p: np.ndarray, u: np.ndarray) -> np.ndarray:
         """``y (batch, n_steps + 1, n_outputs)`` from arrays, one onnxruntime call."""
@@ -121,16 +121,20 @@ class SurrogateRunner:
         bounds = self.card.input_domain.get("parameters", {})
         if p is None:
             p = self.parameters(cases)
-        names = [s.name for s in self.card.parameters]
         reasons: list[list[str]] = [[] for _ in cases]
-        for j, name in enumerate(names):
-            if name not in bounds:
-                continue
-            lo, hi = bounds[name]
-            slack = 1e-6 * max(1.0, abs(lo), abs(hi))
-            for i in np.flatnonzero((p[:, j] < lo - slack) | (p[:, j] > hi + slack)):
+        cols = [j for j, s in enumerate(self.card.parameters) if s.name in bounds]
+        if cols:
+            lo, hi = np.array(
+                [bounds[self.card.parameters[j].name] for j in cols], dtype=float
+            ).T
+            slack = 1e-6 * np.maximum(1.0, np.maximum(np.abs(lo), np.abs(hi)))
+            values = p[:, cols]
+            outside = (values < lo - slack) | (values > hi + slack)
+            for i, k in zip(*np.nonzero(outside), strict=True):
+                name = self.card.parameters[cols[k]].name
                 reasons[i].append(
-                    f"parameter {name} = {p[i, j]:g} outside [{lo:g}, {hi:g}]"
+                    f"parameter {name} = {values[i, k]:g} outside "
+                    f"[{lo[k]:g}, {hi[k]:g}]"
                 )
         if n_steps > self.max_steps:
             for r in reasons:

@@ -27,7 +27,7 @@ from medtwin_ml.solvers.diabetes._inputs import (
     DiabetesDevice,
     DiabetesScenario,
     Meal,
-    plan_inputs,
+    plan_delivery,
 )
 from medtwin_ml.solvers.diabetes._parameters import (
     STATE_NAMES,
@@ -107,12 +107,17 @@ def cohort_card(name: str) -> dict[str, Any]:
     return _card(name)
 
 
-def exogenous_inputs(cases: Sequence[Case], n_points: int) -> dict[str, np.ndarray]:
+def exogenous_inputs(
+    cases: Sequence[Case], n_points: int, every: int = 1
+) -> dict[str, np.ndarray]:
     """Insulin delivered and carbohydrate eaten per minute of open-loop cases.
 
-    The amounts in ``[t, t + 1 min)`` for ``t = 0 .. n_points - 1``, shape
-    ``(n_cases, n_points)``: the same numbers the solver reports, computed without
-    solving. A closed loop decides its insulin as it runs, so it has no plan to give.
+    With ``every = 1``, the amounts in ``[t, t + 1 min)`` for ``t = 0 .. n_points -
+    1``: the same numbers the solver reports, computed without solving. With
+    ``every = m``, the mean per minute over each of ``n_points`` intervals of ``m``
+    minutes (what the mean of ``m`` one-minute values gives, computed on the coarse
+    grid directly). Shape ``(n_cases, n_points)``. A closed loop decides its insulin
+    as it runs, so it has no plan to give.
     """
     closed = [i for i, c in enumerate(cases) if c.device.controller != "open_loop"]
     if closed:
@@ -121,8 +126,13 @@ def exogenous_inputs(cases: Sequence[Case], n_points: int) -> dict[str, np.ndarr
             f"{cases[closed[0]].device.controller!r}); exogenous inputs exist only for "
             "open-loop cases, whose insulin is set by the scenario"
         )
-    plan = plan_inputs([c.params for c in cases], [c.scenario for c in cases], n_points)
-    return {"insulin_delivered_u": plan.insulin_u, "carbs_eaten_g": plan.carbs_g}
+    insulin, carbs = plan_delivery(
+        [c.params for c in cases], [c.scenario for c in cases], n_points, every
+    )
+    if every != 1:
+        insulin /= every
+        carbs /= every
+    return {"insulin_delivered_u": insulin, "carbs_eaten_g": carbs}
 
 
 def outcomes(outputs: Mapping[str, np.ndarray], dt: float) -> dict[str, np.ndarray]:

@@ -32,6 +32,7 @@ __all__ = [
     "DiabetesScenario",
     "InputPlan",
     "Meal",
+    "plan_delivery",
     "plan_inputs",
 ]
 
@@ -172,35 +173,48 @@ def _basal_per_minute(
     return np.diff(cumulative)
 
 
-def plan_inputs(
+def plan_delivery(
     patients: Sequence[DiabetesParameters],
     scenarios: Sequence[DiabetesScenario],
-    n_minutes: int,
-) -> InputPlan:
-    """The per-minute inputs of each case over minutes ``0 .. n_minutes - 1``.
+    n_intervals: int,
+    every_min: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Insulin delivered [U] and carbohydrate eaten [g] in each interval ``[k e,
+    (k + 1) e)`` min, ``k = 0 .. n_intervals - 1``, ``e = every_min``, of each case:
+    ``(n_cases, n_intervals)`` each.
 
     Vectorised over cases: every meal and bolus of the batch becomes one row of an
-    event table, and the amounts of all events are laid on the minute grid at once.
+    event table, and the amounts of all events are laid on the grid at once. An
+    interval's amount is the difference of the cumulative delivery at its ends, so
+    the amounts of longer intervals are exactly the sums of the minutes in them.
     """
+    if not every_min > 0:
+        raise ValueError(f"every_min = {every_min}; expected a positive interval")
+    insulin, carbs, _ = _delivery(patients, scenarios, n_intervals, every_min)
+    return insulin, carbs
+
+
+def _delivery(
+    patients: Sequence[DiabetesParameters],
+    scenarios: Sequence[DiabetesScenario],
+    n_intervals: int,
+    every_min: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray, list[tuple[int, float, float, float]]]:
     n = len(patients)
-    edges = np.arange(n_minutes + 1, dtype=float)
-    plan = InputPlan(
-        insulin_u=np.zeros((n, n_minutes)),
-        carbs_g=np.zeros((n, n_minutes)),
-        dose_mg=np.zeros((n, n_minutes)),
-        announced_g=np.zeros((n, n_minutes)),
-    )
+    edges = np.arange(n_intervals + 1, dtype=float) * every_min
+    insulin = np.zeros((n, n_intervals))
+    carbs = np.zeros((n, n_intervals))
 
     # Basal: one rate per case, or a schedule (rare; laid out case by case).
     rates = np.empty(n)
     for i, (patient, scenario) in enumerate(zip(patients, scenarios, strict=True)):
         basal = scenario.basal_u_per_h
         if isinstance(basal, list):
-            plan.insulin_u[i] = _basal_per_minute(edges, basal, patient.basal_u_per_h)
+            insulin[i] = _basal_per_minute(edges, basal, patient.basal_u_per_h)
             rates[i] = 0.0
         else:
             rates[i] = patient.basal_u_per_h if basal is None else float(basal)
-    plan.insulin_u += rates[:, None] / 60.0
+    insulin += rates[:, None] * (every_min / 60.0)
 
     # Boluses over one minute; meals at the eating rate.
     bolus = [
@@ -214,8 +228,27 @@ def plan_inputs(
         for m in sorted(sc.meals, key=lambda m: m.time_min)
         if m.carbs_g > 0
     ]
-    _lay_events(plan.insulin_u, edges, bolus)
-    _lay_events(plan.carbs_g, edges, meals)
+    _lay_events(insulin, every_min, bolus)
+    _lay_events(carbs, every_min, meals)
+    return insulin, carbs, meals
+
+
+def plan_inputs(
+    patients: Sequence[DiabetesParameters],
+    scenarios: Sequence[DiabetesScenario],
+    n_minutes: int,
+) -> InputPlan:
+    """The per-minute inputs of each case over minutes ``0 .. n_minutes - 1``: what
+    :func:`plan_delivery` gives, and the size of the meal being digested and the
+    carbohydrate announced in each minute."""
+    n = len(patients)
+    insulin, carbs, meals = _delivery(patients, scenarios, n_minutes)
+    plan = InputPlan(
+        insulin_u=insulin,
+        carbs_g=carbs,
+        dose_mg=np.zeros((n, n_minutes)),
+        announced_g=np.zeros((n, n_minutes)),
+    )
 
     # Meal size being digested: the latest meal started, else the patient's default.
     plan.dose_mg[:] = np.array([p.dosekempt for p in patients])[:, None]
@@ -241,29 +274,30 @@ def plan_inputs(
 
 
 def _lay_events(
-    target: np.ndarray, edges: np.ndarray, events: list[tuple[int, float, float, float]]
+    target: np.ndarray, every: float, events: list[tuple[int, float, float, float]]
 ) -> None:
     """Add each ``(case, start, width, amount)`` spread evenly over
-    ``[start, start + width)`` to the per-minute rows of ``target``, in place.
+    ``[start, start + width)`` to the rows of ``target``, whose column ``k`` is the
+    interval ``[k every, (k + 1) every)``, in place.
 
-    Only the minutes an event overlaps are touched: each event is laid on a short
-    local grid from the minute it starts, as long as the longest event.
+    Only the intervals an event overlaps are touched: each event is laid on a short
+    local grid from the interval it starts in, as long as the longest event.
     """
     if not events:
         return
     case, start, width, amount = (np.array(col) for col in zip(*events, strict=True))
     case = case.astype(int)
-    n_minutes = target.shape[1]
-    first = np.floor(start).astype(int)
-    span = int(np.ceil((start + width - first).max())) + 1
+    n_intervals = target.shape[1]
+    first = np.floor(start / every).astype(int)
+    span = int(np.ceil(((start + width) / every - first).max())) + 1
     local = first[:, None] + np.arange(span + 1)
     cumulative = amount[:, None] * np.clip(
-        (local - start[:, None]) / width[:, None], 0.0, 1.0
+        (local * every - start[:, None]) / width[:, None], 0.0, 1.0
     )
-    minute = local[:, :-1]
-    inside = minute < n_minutes
+    interval = local[:, :-1]
+    inside = interval < n_intervals
     np.add.at(
         target,
-        (np.broadcast_to(case[:, None], minute.shape)[inside], minute[inside]),
+        (np.broadcast_to(case[:, None], interval.shape)[inside], interval[inside]),
         np.diff(cumulative, axis=1)[inside],
     )

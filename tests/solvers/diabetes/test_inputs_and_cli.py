@@ -186,6 +186,39 @@ def test_plan_splits_events_across_minutes(adults):
     )
 
 
+@pytest.mark.parametrize("every", [2, 7, 10])
+def test_coarse_inputs_are_the_means_of_the_minutes(adults, every):
+    scenarios = [
+        DiabetesScenario(
+            duration_min=120,
+            meals=[Meal(time_min=9.5, carbs_g=45), Meal(time_min=61.25, carbs_g=30)],
+            eating_rate_g_per_min=4,
+            boluses=[{"time_min": 9.5, "units": 4}, {"time_min": 69.75, "units": 1}],
+            basal_u_per_h=[
+                {"time_min": 0, "u_per_h": 0.6},
+                {"time_min": 33.5, "u_per_h": 1.2},
+            ],
+        ),
+        DiabetesScenario(
+            duration_min=120,
+            meals=[Meal(time_min=100.0, carbs_g=80)],  # runs past the horizon
+            boluses=[{"time_min": 0.0, "units": 3}],
+        ),
+    ]
+    cases = [
+        Case(a, DiabetesDevice(), s) for a, s in zip(adults[:2], scenarios, strict=True)
+    ]
+    n = 112 // every
+    fine = TWIN.exogenous_inputs(cases, n * every)
+    coarse = TWIN.exogenous_inputs(cases, n, every=every)
+    for name, values in fine.items():
+        expected = values.reshape(len(cases), n, every).mean(axis=2)
+        np.testing.assert_allclose(coarse[name], expected, rtol=1e-12, atol=1e-12)
+        assert coarse[name].shape == (len(cases), n)
+    # Not trivially zero: the meals and boluses are there.
+    assert coarse["carbs_eaten_g"][0].sum() * every == pytest.approx(75)
+
+
 def test_batch_refuses_mixed_durations(adults):
     cases = [
         Case(adults[0], DiabetesDevice(), DiabetesScenario(duration_min=d))
