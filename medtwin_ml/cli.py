@@ -372,6 +372,13 @@ def serve(
     threads: Annotated[
         int, typer.Option(min=1, help="onnxruntime intra-op threads per model.")
     ] = 1,
+    batch_rows: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Most cases that concurrent requests share in one onnxruntime call.",
+        ),
+    ] = 64,
 ) -> None:
     """Serve the what-if API over every verified bundle in a folder (one process)."""
     from medtwin_ml.workspace import Workspace
@@ -386,6 +393,7 @@ def serve(
             api_keys=srv.ApiKeys.load(api_keys),
             max_body_bytes=max_body_bytes,
             threads=threads,
+            batch_rows=batch_rows,
         )
         application = srv.create_app(settings)
     except MedtwinError as exc:

@@ -16,14 +16,17 @@ there).
 
 # No ``from __future__ import annotations`` here: FastAPI reads the annotations of the
 # route functions, whose dependencies are local to create_app.
-import json
 import logging
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -57,6 +60,9 @@ class ServingSettings:
         max_body_bytes: larger bodies get 413.
         threads: onnxruntime intra-op threads per model.
         max_compare_cases: cases per ``/compare`` request at most.
+        batch_rows: most cases that concurrent requests share in one onnxruntime
+            call (see :mod:`serving.batcher`); a request with more cases, and every
+            cohort query, runs on its own in a worker thread.
     """
 
     bundles: Path
@@ -64,6 +70,7 @@ class ServingSettings:
     max_body_bytes: int = 1_000_000
     threads: int = 1
     max_compare_cases: int = 50
+    batch_rows: int = 64
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1024:
@@ -79,6 +86,10 @@ class ServingSettings:
             raise ConfigError(
                 "serving settings",
                 [("max_compare_cases", self.max_compare_cases, "1 or more")],
+            )
+        if self.batch_rows < 1:
+            raise ConfigError(
+                "serving settings", [("batch_rows", self.batch_rows, "1 or more")]
             )
 
 
@@ -96,12 +107,20 @@ def create_app(settings: ServingSettings) -> FastAPI:
     Raises:
         BundleError: a bundle is refused (see :class:`serving.store.ModelStore`).
     """
-    store = ModelStore(settings.bundles, threads=settings.threads)
+    store = ModelStore(
+        settings.bundles, threads=settings.threads, batch_rows=settings.batch_rows
+    )
     keys = settings.api_keys if settings.api_keys is not None else ApiKeys.load()
     if not len(keys):
         logger.warning("no API key configured: every /v1 request will get 401")
 
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        store.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="medtwin what-if API",
         version=__version__,
         description=(
@@ -163,7 +182,9 @@ _bearer = HTTPBearer(auto_error=False, description="An API key of this server.")
 def _add_routes(
     app: FastAPI, store: ModelStore, keys: ApiKeys, settings: ServingSettings
 ) -> None:
-    def authorised(
+    # Dependencies and light routes are coroutines: a plain function would cost a
+    # hop to the thread pool on every request.
+    async def authorised(
         request: Request,
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> str:
@@ -177,7 +198,7 @@ def _add_routes(
         _audit(request)["key_id"] = key_id
         return key_id
 
-    def loaded(request: Request, name: str) -> LoadedModel:
+    async def loaded(request: Request, name: str) -> LoadedModel:
         model = store.get(name)
         if model is None:
             raise HTTPException(status_code=404, detail="no model of that name")
@@ -185,7 +206,7 @@ def _add_routes(
         return model
 
     @app.get("/health", tags=["service"])
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
@@ -194,7 +215,7 @@ def _add_routes(
         tags=["service"],
         responses={503: {"model": ErrorResponse, "description": "No model loaded."}},
     )
-    def ready() -> JSONResponse:
+    async def ready() -> JSONResponse:
         """Readiness: at least one verified model is loaded."""
         n = len(store.models)
         return JSONResponse(
@@ -211,7 +232,7 @@ def _add_routes(
         response_model=ModelList,
         responses={401: _ERRORS[401]},
     )
-    def models() -> Response:
+    async def models() -> Response:
         """Each loaded surrogate: twin, inputs and outputs with units, input domain,
         validation metrics from its card."""
         body = {"models": [inference.describe_model(m) for m in store.models.values()]}
@@ -224,15 +245,24 @@ def _add_routes(
         response_model=PredictResponse,
         responses=_ERRORS,
     )
-    def predict(
+    async def predict(
         request: Request,
         body: PredictRequest,
         model: Annotated[LoadedModel, Depends(loaded)],
     ) -> Response:
         """Trajectories with units, outcomes, in-domain flags with reasons and, when
         the bundle carries them, uncertainty bands; or, for a cohort, outcome
-        percentiles and the worst cases. One onnxruntime call per request."""
-        answer, n = inference.predict(model, body)
+        percentiles and the worst cases. A cohort or a large batch is one
+        onnxruntime call of its own; small requests that arrive together share
+        one."""
+        if body.cases is not None and len(body.cases) <= settings.batch_rows:
+            # A few cases: prepared here (well under a millisecond), run with
+            # whatever else is waiting.
+            prep = inference.prepare(model, body)
+            y = await model.batcher.run(prep.p, prep.u)
+            answer, n = inference.finish(model, body, prep, y), prep.n
+        else:
+            answer, n = await run_in_threadpool(inference.predict, model, body)
         _audit(request)["cases"] = n
         return _json(answer)
 
@@ -260,9 +290,9 @@ def _audit(request: Request) -> dict[str, Any]:
 
 
 def _json(body: dict[str, Any]) -> Response:
-    # Bodies are built finite (non-finite values become null); refuse anything else.
-    text = json.dumps(body, allow_nan=False, separators=(",", ":"))
-    return Response(content=text.encode("utf-8"), media_type="application/json")
+    # orjson writes NumPy arrays directly, and non-finite numbers as null.
+    data = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+    return Response(content=data, media_type="application/json")
 
 
 # ---------------------------------------------------------------------------

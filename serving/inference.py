@@ -13,6 +13,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from threading import Lock
 from typing import Any
 
@@ -26,7 +27,7 @@ from medtwin_ml.twin import Case, TwinSpec
 from serving.schemas import PERCENTILES, PredictRequest
 from serving.store import LoadedModel
 
-__all__ = ["compare", "describe_model", "predict"]
+__all__ = ["Prepared", "compare", "describe_model", "finish", "predict", "prepare"]
 
 logger = logging.getLogger(__name__)
 
@@ -202,10 +203,28 @@ def _as_config_error(exc: Exception, key: str) -> ConfigError:
 # Running the surrogate
 
 
-def _run(
+@dataclass
+class Prepared:
+    """A predict request turned into the model's arrays, before the model runs."""
+
+    cases: list[Case]
+    horizon: float
+    times: np.ndarray
+    p: np.ndarray
+    u: np.ndarray
+    n_steps: int
+    row: dict[str, float] = field(default_factory=dict)
+    design_reasons: list[str] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return len(self.cases)
+
+
+def _arrays(
     model: LoadedModel, cases: Sequence[Case], horizon: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-    """Times ``(K+1,)``, ``p``, ``u``, ``y (n, K+1, n_out)`` and ``K``."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Times ``(K+1,)``, ``p``, ``u`` and ``K``."""
     runner = model.runner
     try:
         n_steps = runner.n_steps_for(horizon)
@@ -214,8 +233,23 @@ def _run(
     except (MedtwinError, ValueError) as exc:
         # The twin refuses cases it cannot turn into controls (a closed loop, say).
         raise _as_config_error(exc, "cases") from None
-    y = runner.run(p, u)
-    return np.arange(n_steps + 1) * runner.step, p, u, y, n_steps
+    return np.arange(n_steps + 1) * runner.step, p, u, n_steps
+
+
+def prepare(model: LoadedModel, req: PredictRequest) -> Prepared:
+    """Validate a predict request and build its ``p`` and ``u``.
+
+    Raises:
+        ConfigError: the twin refuses the input (the app answers 422).
+    """
+    row: dict[str, float] = {}
+    design_reasons: list[str] = []
+    if req.cohort is not None:
+        cases, horizon, row, design_reasons = _cohort_cases(model, req)
+    else:
+        cases, horizon = _explicit_cases(model, req)
+    times, p, u, n_steps = _arrays(model, cases, horizon)
+    return Prepared(cases, horizon, times, p, u, n_steps, row, design_reasons)
 
 
 def _domain(
@@ -261,12 +295,10 @@ def _half_widths(model: LoadedModel, n_points: int) -> dict[str, np.ndarray]:
     return out
 
 
-def _values(x: np.ndarray) -> list[float | None]:
-    """A list for JSON: non-finite values (a diverging model) become null."""
-    x = np.asarray(x, dtype=float)
-    if np.all(np.isfinite(x)):
-        return x.tolist()
-    return [v if math.isfinite(v) else None for v in x.tolist()]
+def _values(x: np.ndarray) -> np.ndarray:
+    """An array for the JSON writer, which writes non-finite values (a diverging
+    model) as null."""
+    return np.ascontiguousarray(x)
 
 
 def _scalar(v: float) -> float | None:
@@ -313,16 +345,23 @@ def _header(model: LoadedModel, times: np.ndarray) -> dict[str, Any]:
 
 
 def predict(model: LoadedModel, req: PredictRequest) -> tuple[dict[str, Any], int]:
-    """Answer ``POST /v1/models/{name}/predict``; returns the body and case count."""
+    """Answer ``POST /v1/models/{name}/predict`` in one go, running the model in the
+    calling thread; returns the body and case count."""
+    prep = prepare(model, req)
+    return finish(model, req, prep, model.runner.run(prep.p, prep.u)), prep.n
+
+
+def finish(
+    model: LoadedModel, req: PredictRequest, prep: Prepared, y: np.ndarray
+) -> dict[str, Any]:
+    """The answer to a predict request from the model's output ``y``."""
     if req.cohort is not None:
-        return _predict_cohort(model, req), req.cohort.n
-    cases, horizon = _explicit_cases(model, req)
-    times, p, u, y, n_steps = _run(model, cases, horizon)
-    reasons = _domain(model, cases, p, u, n_steps)
+        return _predict_cohort(model, req, prep, y)
+    reasons = _domain(model, prep.cases, prep.p, prep.u, prep.n_steps)
     outcomes = _outcomes(model, y)
-    hw = _half_widths(model, n_steps + 1) if req.include_trajectories else {}
+    hw = _half_widths(model, prep.n_steps + 1) if req.include_trajectories else {}
     out = []
-    for i in range(len(cases)):
+    for i in range(prep.n):
         entry: dict[str, Any] = {
             "index": i,
             "in_domain": not reasons[i],
@@ -332,13 +371,16 @@ def predict(model: LoadedModel, req: PredictRequest) -> tuple[dict[str, Any], in
         if req.include_trajectories:
             entry["trajectories"] = _trajectories(model, y[i], hw)
         out.append(entry)
-    return {**_header(model, times), "cases": out}, len(cases)
+    return {**_header(model, prep.times), "cases": out}
 
 
-def _predict_cohort(model: LoadedModel, req: PredictRequest) -> dict[str, Any]:
-    cases, horizon, row, design_reasons = _cohort_cases(model, req)
-    times, p, u, y, n_steps = _run(model, cases, horizon)
-    reasons = _domain(model, cases, p, u, n_steps, extra=design_reasons)
+def _predict_cohort(
+    model: LoadedModel, req: PredictRequest, prep: Prepared, y: np.ndarray
+) -> dict[str, Any]:
+    cases, times, row = prep.cases, prep.times, prep.row
+    reasons = _domain(
+        model, cases, prep.p, prep.u, prep.n_steps, extra=prep.design_reasons
+    )
     outcomes = _outcomes(model, y)
     units = model.runner.twin.outcome_units
     distribution = {}
@@ -409,15 +451,14 @@ def compare(
             "request body",
             [("cases", f"{n} cases", f"at most {max_cases} cases per comparison")],
         )
-    extra: list[str] = []
-    if req.cohort is not None:
-        cases, horizon, _, extra = _cohort_cases(model, req)
-    else:
-        cases, horizon = _explicit_cases(model, req)
     t0 = time.perf_counter()
-    times, p, u, y, n_steps = _run(model, cases, horizon)
+    prep = prepare(model, req)
+    y = model.runner.run(prep.p, prep.u)
     surrogate_s = time.perf_counter() - t0
-    reasons = _domain(model, cases, p, u, n_steps, extra=extra)
+    cases, times = prep.cases, prep.times
+    reasons = _domain(
+        model, cases, prep.p, prep.u, prep.n_steps, extra=prep.design_reasons
+    )
 
     twin = model.runner.twin
     t0 = time.perf_counter()

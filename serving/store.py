@@ -10,6 +10,7 @@ from typing import Any
 
 from medtwin_ml.export.bundle import CARD_FILE, BundleError
 from medtwin_ml.export.runtime import SurrogateRunner
+from serving.batcher import MicroBatcher
 
 __all__ = ["LoadedModel", "ModelStore"]
 
@@ -22,6 +23,7 @@ class LoadedModel:
     detector."""
 
     runner: SurrogateRunner
+    batcher: MicroBatcher
     detector: Any = None
     case_features: Any = None
 
@@ -54,6 +56,7 @@ class ModelStore:
     Args:
         bundles: folder whose subfolders holding a ``card.json`` are bundles.
         threads: onnxruntime intra-op threads per model.
+        batch_rows: most cases in one micro-batch (see :mod:`serving.batcher`).
 
     Raises:
         BundleError: a bundle is incomplete, its files do not match their
@@ -62,13 +65,15 @@ class ModelStore:
             it never answers with a model it cannot vouch for.
     """
 
-    def __init__(self, bundles: str | os.PathLike[str], threads: int = 1):
+    def __init__(
+        self, bundles: str | os.PathLike[str], threads: int = 1, batch_rows: int = 64
+    ):
         self.root = Path(bundles)
         if not self.root.is_dir():
             raise BundleError(f"bundle folder {self.root} does not exist")
         self.models: dict[str, LoadedModel] = {}
         for path in sorted(p for p in self.root.iterdir() if (p / CARD_FILE).exists()):
-            model = self._load(path, threads)
+            model = self._load(path, threads, batch_rows)
             if model.name in self.models:
                 raise BundleError(
                     f"bundle {path}: model name {model.name!r} is already served by "
@@ -87,7 +92,7 @@ class ModelStore:
             logger.warning("no bundle found in %s", self.root)
 
     @staticmethod
-    def _load(path: Path, threads: int) -> LoadedModel:
+    def _load(path: Path, threads: int, batch_rows: int) -> LoadedModel:
         # The runner loads the bundle through load_bundle, which refuses it unless
         # model.onnx and card.json match SHA256SUMS and the card's model sha256.
         runner = SurrogateRunner(path, threads=threads)
@@ -101,7 +106,15 @@ class ModelStore:
                 "its cases cannot be turned into the model's controls"
             )
         detector, features = _validity(runner.card.validity)
-        return LoadedModel(runner=runner, detector=detector, case_features=features)
+        batcher = MicroBatcher(runner.run, batch_rows, runner.card.name)
+        return LoadedModel(
+            runner=runner, batcher=batcher, detector=detector, case_features=features
+        )
 
     def get(self, name: str) -> LoadedModel | None:
         return self.models.get(name)
+
+    def close(self) -> None:
+        """Stop every model's batch worker."""
+        for model in self.models.values():
+            model.batcher.close()

@@ -7,6 +7,8 @@ import logging
 import shutil
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -200,6 +202,38 @@ def test_a_batch_is_one_onnxruntime_call_and_flags_cases_outside(client, app):
     for i, c in enumerate(cases):
         np.testing.assert_allclose(
             c["trajectories"]["plasma_glucose_mg_dl"]["values"], y[i, :, 0], RTOL
+        )
+
+
+def test_concurrent_requests_share_onnxruntime_calls_and_keep_their_answers(
+    client, app
+):
+    model = app.state.store.get(MODEL)
+    calls = []
+    session = model.runner.session
+
+    class Slow:
+        def run(self, *args, **kwargs):
+            calls.append(args[1]["p"].shape[0])
+            time.sleep(0.05)  # long enough for the other requests to queue
+            return session.run(*args, **kwargs)
+
+    bodies = [{"cases": [_case(i % 10)], "horizon_min": 60 + 10 * i} for i in range(6)]
+    bodies += [{"cases": [_case(i % 10)], "horizon_min": 120} for i in range(6, 12)]
+    model.runner.session = Slow()
+    try:
+        with ThreadPoolExecutor(len(bodies)) as pool:
+            answers = list(pool.map(lambda b: client.post(PREDICT, json=b), bodies))
+    finally:
+        model.runner.session = session
+    assert [r.status_code for r in answers] == [200] * len(bodies)
+    assert sum(calls) == len(bodies) and len(calls) < len(bodies)
+    for body, r in zip(bodies, answers, strict=True):
+        n_steps = int(body["horizon_min"] / STEP_MIN)
+        (case,) = r.json()["cases"]
+        y = _expected(body["cases"], n_steps)[0]
+        np.testing.assert_allclose(
+            case["trajectories"]["plasma_glucose_mg_dl"]["values"], y[:, 0], RTOL
         )
 
 
