@@ -65,9 +65,8 @@ def load_config(path: str | os.PathLike[str], model: type[M]) -> M:
 
 def validate_input(data: Any, model: type[M], source: str = "input") -> M:
     """Validate already-parsed data as ``model``; errors name ``source`` and keys."""
-    bad = _first_non_finite(data)
-    if bad is not None:
-        key, value = bad
+    if _has_non_finite(data):
+        key, value = _first_non_finite(data) or ("(value)", data)
         raise ConfigError(source, [(key, value, "a finite number")])
     try:
         return model.model_validate(data)
@@ -97,6 +96,23 @@ class _NonFinite(ValueError):
 
 def _refuse_constant(name: str) -> float:
     raise _NonFinite(f"{name} is not a number JSON allows")
+
+
+def _has_non_finite(data: Any) -> bool:
+    # The common case, everything finite, without building a single key path.
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if type(item) is float:
+            if item - item != 0.0:  # inf - inf and nan - nan are nan
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            return True
+    return False
 
 
 def _first_non_finite(data: Any, prefix: str = "") -> tuple[str, Any] | None:

@@ -38,6 +38,8 @@ OUTCOME_UNITS: dict[str, str] = {
 }
 
 HYPO_EVENT_MIN = 15.0
+_LOW = np.array([54.0, 70.0])
+_HIGH = np.array([180.0, 250.0])
 
 
 def risk_transform(glucose_mg_dl: np.ndarray) -> np.ndarray:
@@ -52,12 +54,12 @@ def _hypo_events(below: np.ndarray, dt_min: float) -> np.ndarray:
     padded = np.zeros((n, t + 2), dtype=np.int8)
     padded[:, 1:-1] = below
     edges = np.diff(padded, axis=1)
-    counts = np.zeros(n)
-    for i in range(n):
-        starts = np.flatnonzero(edges[i] == 1)
-        ends = np.flatnonzero(edges[i] == -1)
-        counts[i] = np.count_nonzero(ends - starts >= min_len)
-    return counts
+    # Row by row, runs start and end in turn, so the k-th start (in row-major order)
+    # pairs with the k-th end.
+    rows, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)
+    long_enough = ends - starts >= min_len
+    return np.bincount(rows[long_enough], minlength=n).astype(float)
 
 
 def glycaemic_outcomes(
@@ -94,12 +96,16 @@ def glycaemic_outcomes(
     f = risk_transform(g)
     risk = 10.0 * f * f
     mean = g.mean(axis=1)
+    t = g.shape[1]
+    # Samples below 54 and 70 and above 180 and 250, in two passes.
+    n_54, n_70 = np.count_nonzero(g[:, :, None] < _LOW, axis=1).T
+    n_180, n_250 = np.count_nonzero(g[:, :, None] > _HIGH, axis=1).T
     out = {
-        "time_in_range_pct": 100.0 * np.mean((g >= 70) & (g <= 180), axis=1),
-        "time_below_70_pct": 100.0 * np.mean(g < 70, axis=1),
-        "time_below_54_pct": 100.0 * np.mean(g < 54, axis=1),
-        "time_above_180_pct": 100.0 * np.mean(g > 180, axis=1),
-        "time_above_250_pct": 100.0 * np.mean(g > 250, axis=1),
+        "time_in_range_pct": 100.0 * ((t - n_70 - n_180) / t),
+        "time_below_70_pct": 100.0 * (n_70 / t),
+        "time_below_54_pct": 100.0 * (n_54 / t),
+        "time_above_180_pct": 100.0 * (n_180 / t),
+        "time_above_250_pct": 100.0 * (n_250 / t),
         "mean_glucose_mg_dl": mean,
         "glucose_cv_pct": 100.0 * g.std(axis=1) / mean,
         "lbgi": np.mean(np.where(f < 0, risk, 0.0), axis=1),

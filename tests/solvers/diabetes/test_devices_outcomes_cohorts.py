@@ -88,6 +88,28 @@ def test_pid_raises_insulin_above_target_and_suspends_far_below():
     np.testing.assert_allclose(held, rate)
 
 
+def test_outcomes_of_many_traces_match_one_at_a_time():
+    # Traces dipping below 70 mg/dL in runs of many lengths, some at either end.
+    rng = np.random.default_rng(3)
+    g = 100 + 60 * np.sin(rng.uniform(0.05, 0.6, (40, 1)) * np.arange(97)[None, :])
+    g += rng.normal(0, 15, g.shape)
+    many = glycaemic_outcomes(g, 5.0)
+    assert many["hypo_events_count"].max() >= 2
+    for i in range(len(g)):
+        one = glycaemic_outcomes(g[i], 5.0)
+        # By hand: runs of 3 or more samples (15 min at 5 min) below 70.
+        runs, length = 0, 0
+        for below in [*(g[i] < 70), False]:
+            if below:
+                length += 1
+            else:
+                runs += length >= 3
+                length = 0
+        assert many["hypo_events_count"][i] == one["hypo_events_count"] == runs
+        for name, values in many.items():
+            assert values[i] == pytest.approx(float(one[name]), rel=1e-12, abs=1e-12)
+
+
 def test_outcomes_by_hand():
     g = np.array([[50, 60, 100, 150, 190, 260, 100, 100, 100, 100]], dtype=float)
     out = glycaemic_outcomes(g, dt_min=5.0)

@@ -219,6 +219,24 @@ def test_coarse_inputs_are_the_means_of_the_minutes(adults, every):
     assert coarse["carbs_eaten_g"][0].sum() * every == pytest.approx(75)
 
 
+@pytest.mark.parametrize("every", [1.0, 10.0])
+def test_few_and_many_events_are_laid_out_alike(every):
+    from medtwin_ml.solvers.diabetes._inputs import _lay_events, _lay_few_events
+
+    rng = np.random.default_rng(5)
+    events = [
+        (int(rng.integers(3)), float(rng.uniform(0, 300)), float(w), float(a))
+        for w, a in zip(
+            rng.choice([1.0, 7.5, 12.0, 40.0], 60), rng.uniform(1, 90, 60), strict=True
+        )
+    ]
+    looped, vectorised = np.zeros((3, 30)), np.zeros((3, 30))
+    _lay_few_events(looped, every, events)
+    _lay_events(vectorised, every, events)  # 60 events: the vectorised path
+    np.testing.assert_allclose(looped, vectorised, rtol=1e-12, atol=1e-12)
+    assert looped.sum() > 0
+
+
 def test_batch_refuses_mixed_durations(adults):
     cases = [
         Case(adults[0], DiabetesDevice(), DiabetesScenario(duration_min=d))
