@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -18,25 +19,48 @@ from medtwin_ml.twin import Case, TwinSpec
 __all__ = ["SurrogateRunner"]
 
 
+# Batches of at least this many cases run on the bulk session.
+BULK_ROWS = 256
+
+
+def _session(model: bytes, threads: int, spinning: bool = True):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if not spinning:
+        # Idle pool threads sleep instead of spinning: a rare large batch must not
+        # take CPU from the many small requests around it.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+
+
 class SurrogateRunner:
     """One verified bundle, ready to answer.
 
     Args:
         bundle: the bundle folder.
         threads: onnxruntime intra-op threads (explicit, never "all cores").
+        bulk_threads: intra-op threads for batches of :data:`BULK_ROWS` cases or
+            more (a cohort, say), which have enough arithmetic to share; default
+            ``threads``, and then one session serves every batch.
     """
 
-    def __init__(self, bundle: str | os.PathLike[str], threads: int = 1):
-        import onnxruntime as ort
-
+    def __init__(
+        self,
+        bundle: str | os.PathLike[str],
+        threads: int = 1,
+        bulk_threads: int | None = None,
+    ):
         self.path = Path(bundle)
         self.card, model = load_bundle(self.path)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(
-            model, opts, providers=["CPUExecutionProvider"]
+        self.session = _session(model, threads)
+        self.bulk_session = (
+            self.session
+            if bulk_threads in (None, threads)
+            else _session(model, bulk_threads, spinning=False)
         )
         self._twin: TwinSpec | None = None
 
@@ -87,7 +111,8 @@ class SurrogateRunner:
     def run(self, p: np.ndarray, u: np.ndarray) -> np.ndarray:
         """``y (batch, n_steps + 1, n_outputs)`` from arrays, one onnxruntime call."""
         io = self.card.onnx
-        (y,) = self.session.run(
+        session = self.bulk_session if len(p) >= BULK_ROWS else self.session
+        (y,) = session.run(
             None,
             {
                 io.parameters: np.ascontiguousarray(p, dtype=np.float32),
@@ -111,6 +136,17 @@ class SurrogateRunner:
         outputs = {s.name: y[..., k] for k, s in enumerate(self.card.outputs)}
         return self.twin.outcomes(outputs, self.step)
 
+    @cached_property
+    def _bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Columns of ``p`` with trained bounds, the bounds and their slack."""
+        bounds = self.card.input_domain.get("parameters", {})
+        cols = [j for j, s in enumerate(self.card.parameters) if s.name in bounds]
+        box = np.array(
+            [bounds[self.card.parameters[j].name] for j in cols], dtype=float
+        ).reshape(-1, 2)
+        slack = 1e-6 * np.maximum(1.0, np.abs(box).max(axis=1, initial=0.0))
+        return np.array(cols, dtype=int), box[:, 0], box[:, 1], slack
+
     def outside_bounds(
         self, cases: Sequence[Case], n_steps: int, p: np.ndarray | None = None
     ) -> list[list[str]]:
@@ -118,16 +154,11 @@ class SurrogateRunner:
 
         ``p`` is :meth:`parameters` of ``cases`` when the caller already has it.
         """
-        bounds = self.card.input_domain.get("parameters", {})
         if p is None:
             p = self.parameters(cases)
         reasons: list[list[str]] = [[] for _ in cases]
-        cols = [j for j, s in enumerate(self.card.parameters) if s.name in bounds]
-        if cols:
-            lo, hi = np.array(
-                [bounds[self.card.parameters[j].name] for j in cols], dtype=float
-            ).T
-            slack = 1e-6 * np.maximum(1.0, np.maximum(np.abs(lo), np.abs(hi)))
+        cols, lo, hi, slack = self._bounds
+        if cols.size:
             values = p[:, cols]
             outside = (values < lo - slack) | (values > hi + slack)
             for i, k in zip(*np.nonzero(outside), strict=True):

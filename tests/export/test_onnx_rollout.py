@@ -59,3 +59,20 @@ def test_rollout_parity_for_any_batch_and_horizon(model, tmp_path):
             ref = m(p[:batch], u[:batch, :steps]).numpy()
         assert y.shape == (batch, steps + 1, 2)
         np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-3)
+
+
+def test_a_midpoint_step_is_nine_operators_with_one_hidden_layer(tmp_path):
+    import onnx
+
+    cfg = NeuralODEConfig(
+        n_params=3, n_controls=2, n_outputs=2, hidden=32, depth=1, scheme="midpoint"
+    )
+    norm = Normalisation([0.0] * 3, [1.0] * 3, [1.0] * 2, [0.0] * 2, [1.0] * 2)
+    m = ControlledNeuralODE(cfg, norm).eval()
+    with torch.no_grad():
+        m.field.out.bias.fill_(0.01)  # unequal biases stay two constants
+    path = export_rollout(m, tmp_path / "rollout.onnx")
+    (scan,) = [n for n in onnx.load(str(path)).graph.node if n.op_type == "Scan"]
+    body = [n.op_type for n in scan.attribute[0].g.node]
+    # Per evaluation: first layer with its bias, tanh, last layer onto the state.
+    assert sorted(body) == sorted(["Add", "Gemm", "Tanh", "Gemm"] * 2 + ["Identity"])
