@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -379,39 +380,59 @@ def serve(
             help="Most cases that concurrent requests share in one onnxruntime call.",
         ),
     ] = 64,
+    bulk_threads: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="onnxruntime intra-op threads for cohorts and other batches of 256 "
+            "cases or more.",
+        ),
+    ] = 2,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes sharing the port, each with every model; more "
+            "than one lets requests' Python run on several cores.",
+        ),
+    ] = 1,
 ) -> None:
-    """Serve the what-if API over every verified bundle in a folder (one process)."""
+    """Serve the what-if API over every verified bundle in a folder."""
     from medtwin_ml.workspace import Workspace
 
     uvicorn = _load("uvicorn", "serve")
     srv = _load("serving", "serve")
-    audit_logger = _load("serving.middleware", "serve").AUDIT_LOGGER
-    logging.getLogger("serving").setLevel(logging.INFO)
+    app_module = _load("serving.app", "serve")
+    log_audit_to_stderr = _load("serving.middleware", "serve").log_audit_to_stderr
     try:
         settings = srv.ServingSettings(
-            bundles=bundles or Workspace.from_env().bundles,
+            bundles=(bundles or Workspace.from_env().bundles).resolve(),
             api_keys=srv.ApiKeys.load(api_keys),
             max_body_bytes=max_body_bytes,
             threads=threads,
             batch_rows=batch_rows,
+            api_keys_file=api_keys.resolve() if api_keys else None,
+            bulk_threads=bulk_threads,
         )
+        # Built here even with several workers: a bundle or key that would be
+        # refused stops the command before any process starts.
         application = srv.create_app(settings)
     except MedtwinError as exc:
         raise _fail(exc) from None
-    # One JSON line per request on stderr, as it is (no rich formatting).
-    audit = logging.getLogger(audit_logger)
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    audit.addHandler(handler)
-    audit.setLevel(logging.INFO)
-    audit.propagate = False
+    log_audit_to_stderr()
+    common = {
+        "host": host,
+        "port": port,
+        "log_level": "warning",
+        "server_header": False,
+    }
+    if workers == 1:
+        uvicorn.run(application, workers=1, **common)
+        return
+    application.state.store.close()
+    os.environ[app_module.SETTINGS_ENV] = settings.to_env()
     uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        workers=1,
-        log_level="warning",
-        server_header=False,
+        "serving.app:create_app_from_env", factory=True, workers=workers, **common
     )
 
 

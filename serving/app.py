@@ -16,6 +16,7 @@ there).
 
 # No ``from __future__ import annotations`` here: FastAPI reads the annotations of the
 # route functions, whose dependencies are local to create_app.
+import json
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -45,7 +46,10 @@ from serving.schemas import (
 from serving.security import ApiKeys
 from serving.store import LoadedModel, ModelStore
 
-__all__ = ["ServingSettings", "create_app"]
+__all__ = ["SETTINGS_ENV", "ServingSettings", "create_app", "create_app_from_env"]
+
+# How ``medtwin serve --workers N`` hands its settings to each worker process.
+SETTINGS_ENV = "MEDTWIN_SERVE_SETTINGS"
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +67,45 @@ class ServingSettings:
         batch_rows: most cases that concurrent requests share in one onnxruntime
             call (see :mod:`serving.batcher`); a request with more cases, and every
             cohort query, runs on its own in a worker thread.
+        api_keys_file: where ``api_keys`` came from besides the environment, so
+            that worker processes can load the same keys (see :meth:`to_env`).
+        bulk_threads: onnxruntime intra-op threads for cohorts and other batches
+            of 256 cases or more; default ``threads``.
     """
+
+    def to_env(self) -> str:
+        """The settings as JSON for :data:`SETTINGS_ENV`. Keys never travel: each
+        process loads them from ``$MEDTWIN_API_KEYS`` and ``api_keys_file``."""
+        return json.dumps(
+            {
+                "bundles": str(self.bundles),
+                "max_body_bytes": self.max_body_bytes,
+                "threads": self.threads,
+                "max_compare_cases": self.max_compare_cases,
+                "batch_rows": self.batch_rows,
+                "api_keys_file": str(self.api_keys_file or "") or None,
+                "bulk_threads": self.bulk_threads,
+            }
+        )
+
+    @classmethod
+    def from_env(cls) -> "ServingSettings":
+        """The settings a parent process put in :data:`SETTINGS_ENV`."""
+        raw = os.environ.get(SETTINGS_ENV)
+        if not raw:
+            raise ConfigError("environment", [(SETTINGS_ENV, "(unset)", "JSON")])
+        data = json.loads(raw)
+        keys_file = Path(data["api_keys_file"]) if data.get("api_keys_file") else None
+        return cls(
+            bundles=Path(data["bundles"]),
+            api_keys=ApiKeys.load(keys_file),
+            max_body_bytes=int(data["max_body_bytes"]),
+            threads=int(data["threads"]),
+            max_compare_cases=int(data["max_compare_cases"]),
+            batch_rows=int(data["batch_rows"]),
+            api_keys_file=keys_file,
+            bulk_threads=data.get("bulk_threads"),
+        )
 
     bundles: Path
     api_keys: ApiKeys | None = None
@@ -71,6 +113,8 @@ class ServingSettings:
     threads: int = 1
     max_compare_cases: int = 50
     batch_rows: int = 64
+    api_keys_file: Path | None = None
+    bulk_threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1024:
@@ -86,6 +130,12 @@ class ServingSettings:
             raise ConfigError(
                 "serving settings",
                 [("max_compare_cases", self.max_compare_cases, "1 or more")],
+            )
+        if self.bulk_threads is not None and not (
+            1 <= self.bulk_threads <= (os.cpu_count() or 1) * 4
+        ):
+            raise ConfigError(
+                "serving settings", [("bulk_threads", self.bulk_threads, "1 or more")]
             )
         if self.batch_rows < 1:
             raise ConfigError(
@@ -108,7 +158,10 @@ def create_app(settings: ServingSettings) -> FastAPI:
         BundleError: a bundle is refused (see :class:`serving.store.ModelStore`).
     """
     store = ModelStore(
-        settings.bundles, threads=settings.threads, batch_rows=settings.batch_rows
+        settings.bundles,
+        threads=settings.threads,
+        batch_rows=settings.batch_rows,
+        bulk_threads=settings.bulk_threads,
     )
     keys = settings.api_keys if settings.api_keys is not None else ApiKeys.load()
     if not len(keys):
@@ -134,6 +187,15 @@ def create_app(settings: ServingSettings) -> FastAPI:
     _add_examples(app, store, settings.max_compare_cases)
     app.add_middleware(BodyLimitAndAudit, max_body_bytes=settings.max_body_bytes)
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app of one worker of ``medtwin serve --workers N`` (a uvicorn factory):
+    settings from :data:`SETTINGS_ENV`, audit lines on standard error."""
+    from serving.middleware import log_audit_to_stderr
+
+    log_audit_to_stderr()
+    return create_app(ServingSettings.from_env())
 
 
 # ---------------------------------------------------------------------------
@@ -198,7 +260,14 @@ def _add_routes(
         _audit(request)["key_id"] = key_id
         return key_id
 
-    async def loaded(request: Request, name: str) -> LoadedModel:
+    async def loaded(
+        request: Request,
+        name: str,
+        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> LoadedModel:
+        # The key first (401 before 404), in the same dependency: one fewer for
+        # FastAPI to solve on the routes that carry the most traffic.
+        await authorised(request, creds)
         model = store.get(name)
         if model is None:
             raise HTTPException(status_code=404, detail="no model of that name")
@@ -241,7 +310,6 @@ def _add_routes(
     @app.post(
         "/v1/models/{name}/predict",
         tags=["models"],
-        dependencies=guarded,
         response_model=PredictResponse,
         responses=_ERRORS,
     )
@@ -269,7 +337,6 @@ def _add_routes(
     @app.post(
         "/v1/models/{name}/compare",
         tags=["models"],
-        dependencies=guarded,
         response_model=CompareResponse,
         responses=_ERRORS,
     )

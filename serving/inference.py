@@ -281,7 +281,10 @@ def _uncertainty_meta(unc: dict[str, Any]) -> dict[str, Any] | None:
 
 def _half_widths(model: LoadedModel, n_points: int) -> dict[str, np.ndarray]:
     """Half-width per output over ``n_points`` output times; a per-step list shorter
-    than the horizon is continued with its last value."""
+    than the horizon is continued with its last value. Kept per model and length."""
+    cached = model.cache.get(("half_widths", n_points))
+    if cached is not None:
+        return cached
     unc = model.runner.card.uncertainty
     out = {}
     for name, hw in (unc.get("half_width") or {}).items():
@@ -292,6 +295,10 @@ def _half_widths(model: LoadedModel, n_points: int) -> dict[str, np.ndarray]:
             out[name] = np.concatenate(
                 [hw[:n_points], np.full(max(0, n_points - hw.size), hw[-1])]
             )
+    for values in out.values():
+        values.flags.writeable = False
+    if len(model.cache) < 64:
+        model.cache[("half_widths", n_points)] = out
     return out
 
 

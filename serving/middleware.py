@@ -21,12 +21,25 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["AUDIT_LOGGER", "BodyLimitAndAudit"]
+__all__ = ["AUDIT_LOGGER", "BodyLimitAndAudit", "log_audit_to_stderr"]
 
 AUDIT_LOGGER = "serving.audit"
 audit_logger = logging.getLogger(AUDIT_LOGGER)
 
 _TOO_LARGE = json.dumps({"detail": "request body too large"}).encode()
+
+
+def log_audit_to_stderr() -> None:
+    """Write the audit lines, as they are, one a line, to standard error (once)."""
+    logging.getLogger("serving").setLevel(logging.INFO)
+    if any(getattr(h, "_medtwin_audit", False) for h in audit_logger.handlers):
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler._medtwin_audit = True  # type: ignore[attr-defined]
+    audit_logger.addHandler(handler)
+    audit_logger.setLevel(logging.INFO)
+    audit_logger.propagate = False
 
 
 class _TooLarge(Exception):

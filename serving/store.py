@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ class LoadedModel:
     batcher: MicroBatcher
     detector: Any = None
     case_features: Any = None
+    cache: dict[Any, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -57,6 +58,8 @@ class ModelStore:
         bundles: folder whose subfolders holding a ``card.json`` are bundles.
         threads: onnxruntime intra-op threads per model.
         batch_rows: most cases in one micro-batch (see :mod:`serving.batcher`).
+        bulk_threads: intra-op threads for large batches (see
+            :class:`~medtwin_ml.export.runtime.SurrogateRunner`).
 
     Raises:
         BundleError: a bundle is incomplete, its files do not match their
@@ -66,14 +69,18 @@ class ModelStore:
     """
 
     def __init__(
-        self, bundles: str | os.PathLike[str], threads: int = 1, batch_rows: int = 64
+        self,
+        bundles: str | os.PathLike[str],
+        threads: int = 1,
+        batch_rows: int = 64,
+        bulk_threads: int | None = None,
     ):
         self.root = Path(bundles)
         if not self.root.is_dir():
             raise BundleError(f"bundle folder {self.root} does not exist")
         self.models: dict[str, LoadedModel] = {}
         for path in sorted(p for p in self.root.iterdir() if (p / CARD_FILE).exists()):
-            model = self._load(path, threads, batch_rows)
+            model = self._load(path, threads, batch_rows, bulk_threads)
             if model.name in self.models:
                 raise BundleError(
                     f"bundle {path}: model name {model.name!r} is already served by "
@@ -92,10 +99,12 @@ class ModelStore:
             logger.warning("no bundle found in %s", self.root)
 
     @staticmethod
-    def _load(path: Path, threads: int, batch_rows: int) -> LoadedModel:
+    def _load(
+        path: Path, threads: int, batch_rows: int, bulk_threads: int | None
+    ) -> LoadedModel:
         # The runner loads the bundle through load_bundle, which refuses it unless
         # model.onnx and card.json match SHA256SUMS and the card's model sha256.
-        runner = SurrogateRunner(path, threads=threads)
+        runner = SurrogateRunner(path, threads=threads, bulk_threads=bulk_threads)
         try:
             twin = runner.twin
         except KeyError as exc:

@@ -325,15 +325,50 @@ def test_cohort_of_1000_is_one_onnxruntime_call(client, app):
             calls.append(args[1]["u"].shape)
             return session.run(*args, **kwargs)
 
-    model.runner.session = Counting()
+    # Without bulk_threads the one session serves large batches too.
+    assert model.runner.bulk_session is session
+    model.runner.session = model.runner.bulk_session = Counting()
     try:
         body = {"cohort": {"name": "korean_adult", "n": 1000, "seed": 1}}
         r = client.post(PREDICT, json={**body, "options": {"duration_min": 240}})
     finally:
-        model.runner.session = session
+        model.runner.session = model.runner.bulk_session = session
     assert r.status_code == 200, r.text
     assert calls == [(1000, 24, 2)]
     assert r.json()["cohort"]["n_in_domain"] <= 1000
+
+
+def test_large_batches_run_on_the_bulk_session_with_its_own_threads(bundle_root):
+    from medtwin_ml.export.runtime import BULK_ROWS
+    from serving import ApiKeys, ServingSettings, create_app
+
+    app = create_app(
+        ServingSettings(
+            bundles=bundle_root, api_keys=ApiKeys([KEY]), threads=1, bulk_threads=2
+        )
+    )
+    runner = app.state.store.get(MODEL).runner
+    assert runner.bulk_session is not runner.session
+    assert runner.bulk_session.get_session_options().intra_op_num_threads == 2
+    assert runner.session.get_session_options().intra_op_num_threads == 1
+    used = []
+    for name in ("session", "bulk_session"):
+        real = getattr(runner, name)
+
+        class Tagged:
+            def run(self, *args, _real=real, _name=name, **kwargs):
+                used.append((_name, args[1]["p"].shape[0]))
+                return _real.run(*args, **kwargs)
+
+        setattr(runner, name, Tagged())
+    TestClient = client_class()
+    with TestClient(app) as c:
+        c.headers["Authorization"] = f"Bearer {KEY}"
+        cohort = {"name": "korean_adult", "n": BULK_ROWS, "seed": 1}
+        body = {"cohort": cohort, "options": {"duration_min": 120}}
+        assert c.post(PREDICT, json=body).status_code == 200
+        assert c.post(PREDICT, json={"cases": [_case()]}).status_code == 200
+    assert used == [("bulk_session", BULK_ROWS), ("session", 1)]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,96 @@
+"""``medtwin serve`` as a device team runs it: real processes on a loopback port."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.serving.conftest import KEY, MODEL, patient, scenario
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _call(port: int, path: str, body: dict | None = None, key: str | None = KEY):
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"}
+        | ({"Authorization": f"Bearer {key}"} if key else {}),
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+@pytest.fixture()
+def two_workers(bundle_root, tmp_path):
+    """``medtwin serve --workers 2`` with its keys in a file, not the environment."""
+    keys = tmp_path / "keys.txt"
+    keys.write_text(KEY + "\n")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "MEDTWIN_API_KEYS"}
+    log = tmp_path / "stderr.log"
+    code = "from medtwin_ml.cli import app; app()"
+    argv = [sys.executable, "-c", code, "serve", "--bundles", str(bundle_root)]
+    argv += ["--port", str(port), "--workers", "2", "--api-keys", str(keys)]
+    with log.open("w") as err:
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            deadline = time.time() + 120
+            while True:
+                assert proc.poll() is None, log.read_text()
+                try:
+                    if _call(port, "/ready", key=None)[0] == 200:
+                        break
+                except OSError:
+                    pass
+                assert time.time() < deadline, "server did not start"
+                time.sleep(0.3)
+            yield port, log
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+
+
+def test_workers_serve_with_the_keys_of_the_file_and_audit_every_request(
+    two_workers,
+):
+    port, log = two_workers
+    assert _call(port, "/v1/models", key=None)[0] == 401
+    assert _call(port, "/v1/models", key="wrong-key-0123456789abcdef")[0] == 401
+    status, models = _call(port, "/v1/models")
+    assert status == 200 and [m["name"] for m in models["models"]] == [MODEL]
+    body = {
+        "cases": [
+            {"parameters": patient(i), "device": {}, "scenario": scenario(120)}
+            for i in range(3)
+        ]
+    }
+    for _ in range(10):
+        status, answer = _call(port, f"/v1/models/{MODEL}/predict", body)
+        assert status == 200
+        assert len(answer["cases"]) == 3
+    time.sleep(0.5)
+    audit = [
+        json.loads(line)
+        for line in log.read_text().splitlines()
+        if line.startswith("{") and '"route"' in line
+    ]
+    predicts = [a for a in audit if a["route"] == "/v1/models/{name}/predict"]
+    assert len(predicts) == 10
+    assert all(a["status"] == 200 and a["cases"] == 3 for a in predicts)
+    assert sum(a["status"] == 401 for a in audit) == 2
