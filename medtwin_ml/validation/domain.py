@@ -183,20 +183,23 @@ class ValidityDetector:
         below = x < self.low - slack
         above = x > self.high + slack
         distance = self.score(x)
-        reasons: list[list[str]] = []
-        for i in range(len(x)):
-            why = [
+        outside = below | above
+        far = distance > self.threshold
+        ok = ~(outside.any(axis=1) | far)
+        reasons: list[list[str]] = [[] for _ in range(len(x))]
+        # Words only for the cases that need them.
+        for i in np.flatnonzero(~ok):
+            why = reasons[i]
+            why.extend(
                 f"{self.names[j]} = {x[i, j]:.4g} outside the training range "
                 f"[{self.low[j]:.4g}, {self.high[j]:.4g}]"
-                for j in np.flatnonzero(below[i] | above[i])
-            ]
-            if distance[i] > self.threshold:
+                for j in np.flatnonzero(outside[i])
+            )
+            if far[i]:
                 why.append(
                     f"distance {distance[i]:.3g} from the training data above the "
                     f"{100 * self.quantile:g} % threshold {self.threshold:.3g}"
                 )
-            reasons.append(why)
-        ok = np.array([not r for r in reasons], dtype=bool)
         return ok, reasons
 
     def to_dict(self) -> dict[str, Any]:

@@ -300,11 +300,9 @@ def _lay_events(
     )
     interval = local[:, :-1]
     inside = interval < n_intervals
-    np.add.at(
-        target,
-        (np.broadcast_to(case[:, None], interval.shape)[inside], interval[inside]),
-        np.diff(cumulative, axis=1)[inside],
-    )
+    flat = (case[:, None] * n_intervals + interval)[inside]
+    amounts = np.diff(cumulative, axis=1)[inside]
+    target += np.bincount(flat, amounts, minlength=target.size).reshape(target.shape)
 
 
 # Below this many events, a plain loop is faster than the vectorised layout.
