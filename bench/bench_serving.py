@@ -5,7 +5,7 @@ Usage::
     python bench/bench_serving.py --bundle DIR [--rate 500] [--seconds 5]
 
 Starts ``medtwin serve`` (uvicorn, ``--workers`` processes, 2 by default, each with
-one onnxruntime thread for small batches and ``--bulk-threads`` for cohorts) on a
+one onnxruntime thread, and ``--bulk-threads`` for cohorts, 1 by default) on a
 loopback port with the bundle at ``DIR`` and drives it with a minimal HTTP/1.1
 keep-alive client (asyncio streams, so the client costs little of the shared CPUs),
 then measures, in one run:
@@ -46,6 +46,17 @@ import numpy as np
 import pandas as pd
 
 KEY = "bench-key-0123456789abcdef"
+
+
+def _run(coro):
+    """Run the client on uvloop where it is installed (it comes with the serve
+    extra): the load generator shares the CPUs with the server, so it should be
+    cheap."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
 def _free_port() -> int:
@@ -187,7 +198,7 @@ def _cohort_body(basal_scale: float, n: int) -> dict:
 
 
 def _start_server(
-    bundle: Path, port: int, threads: int, log: Path, workers: int = 1, bulk: int = 2
+    bundle: Path, port: int, threads: int, log: Path, workers: int = 1, bulk: int = 1
 ):
     folder = Path(tempfile.mkdtemp(prefix="medtwin-bench-"))
     (folder / bundle.name).symlink_to(bundle.resolve(), target_is_directory=True)
@@ -226,7 +237,7 @@ def main() -> None:
     parser.add_argument("--cohort-queries", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--bulk-threads", type=int, default=2)
+    parser.add_argument("--bulk-threads", type=int, default=1)
     parser.add_argument("--reference", type=int, default=3)
     args = parser.parse_args()
 
@@ -256,15 +267,15 @@ def main() -> None:
         single = [_request(port, path, b) for b in _single_case_bodies(twin, 64)]
         # Warm-up: first requests pay for lazy imports and onnxruntime's first run,
         # in every worker (connections spread over them).
-        asyncio.run(_open_loop(port, single, 100, 2, args.connections))
-        seq, seq_errors = asyncio.run(_sequential(port, single, args.sequential))
-        loaded = asyncio.run(
+        _run(_open_loop(port, single, 100, 2, args.connections))
+        seq, seq_errors = _run(_sequential(port, single, args.sequential))
+        loaded = _run(
             _open_loop(port, single, args.rate, args.seconds, args.connections)
         )
         cohort_ms, cohort_errors = [], 0
         for q in range(args.cohort_queries + 1):
             raw = _request(port, path, _cohort_body(0.8 + 0.1 * q, args.cohort))
-            lat, err = asyncio.run(_sequential(port, raw, 1))
+            lat, err = _run(_sequential(port, raw, 1))
             cohort_ms.append(1e3 * lat[0])
             cohort_errors += err
     finally:

@@ -387,7 +387,7 @@ def serve(
             help="onnxruntime intra-op threads for cohorts and other batches of 256 "
             "cases or more.",
         ),
-    ] = 2,
+    ] = 1,
     workers: Annotated[
         int,
         typer.Option(
@@ -425,8 +425,10 @@ def serve(
         "port": port,
         "log_level": "warning",
         "server_header": False,
+        "access_log": False,  # the audit line is the access log
     }
     if workers == 1:
+        app_module.settle_heap(application)
         uvicorn.run(application, workers=1, **common)
         return
     application.state.store.close()

@@ -125,24 +125,44 @@ def _explicit_cases(
     return cases, durations[0]
 
 
-# Cohort draws are deterministic in (twin, cohort, n, seed), so recent ones are kept.
-_COHORTS: OrderedDict[tuple[str, str, int, int], list[BaseModel]] = OrderedDict()
+# Cohort draws are deterministic in (twin, cohort, n, seed), so recent ones, and
+# their parameter arrays, are kept.
+_COHORTS: OrderedDict[tuple, Any] = OrderedDict()
 _COHORTS_LOCK = Lock()
-_COHORTS_KEPT = 8
+_COHORTS_KEPT = 16
 
 
-def _patients(twin: TwinSpec, name: str, n: int, seed: int) -> list[BaseModel]:
-    key = (twin.name, name, n, seed)
+def _remembered(key: tuple, make: Any) -> Any:
     with _COHORTS_LOCK:
         if key in _COHORTS:
             _COHORTS.move_to_end(key)
             return _COHORTS[key]
-    patients = twin.sample_cohort(name, n, seed)
+    value = make()
     with _COHORTS_LOCK:
-        _COHORTS[key] = patients
+        _COHORTS[key] = value
         while len(_COHORTS) > _COHORTS_KEPT:
             _COHORTS.popitem(last=False)
-    return patients
+    return value
+
+
+def _patients(twin: TwinSpec, name: str, n: int, seed: int) -> list[BaseModel]:
+    return _remembered(
+        (twin.name, name, n, seed), lambda: twin.sample_cohort(name, n, seed)
+    )
+
+
+def _cohort_p(
+    model: LoadedModel, query: Any, cases: Sequence[Case]
+) -> np.ndarray | None:
+    """``p`` of a cohort draw for this model (its parameters, its order), when the
+    cases carry the draw's patients unchanged; else ``None``."""
+    patients = _patients(model.runner.twin, query.name, query.n, query.seed)
+    if any(c.params is not q for c, q in zip(cases, patients, strict=True)):
+        return None
+    key = ("p", model.runner.card.model_sha256, query.name, query.n, query.seed)
+    p = _remembered(key, lambda: model.runner.parameters(cases))
+    p.flags.writeable = False
+    return p
 
 
 def _design_row(model: LoadedModel, design: dict[str, float]) -> dict[str, float]:
@@ -222,13 +242,17 @@ class Prepared:
 
 
 def _arrays(
-    model: LoadedModel, cases: Sequence[Case], horizon: float
+    model: LoadedModel,
+    cases: Sequence[Case],
+    horizon: float,
+    p: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Times ``(K+1,)``, ``p``, ``u`` and ``K``."""
+    """Times ``(K+1,)``, ``p`` (given, or from the cases), ``u`` and ``K``."""
     runner = model.runner
     try:
         n_steps = runner.n_steps_for(horizon)
-        p = runner.parameters(cases)
+        if p is None:
+            p = runner.parameters(cases)
         u = runner.controls(cases, n_steps)
     except (MedtwinError, ValueError) as exc:
         # The twin refuses cases it cannot turn into controls (a closed loop, say).
@@ -244,11 +268,13 @@ def prepare(model: LoadedModel, req: PredictRequest) -> Prepared:
     """
     row: dict[str, float] = {}
     design_reasons: list[str] = []
+    p = None
     if req.cohort is not None:
         cases, horizon, row, design_reasons = _cohort_cases(model, req)
+        p = _cohort_p(model, req.cohort, cases)
     else:
         cases, horizon = _explicit_cases(model, req)
-    times, p, u, n_steps = _arrays(model, cases, horizon)
+    times, p, u, n_steps = _arrays(model, cases, horizon, p)
     return Prepared(cases, horizon, times, p, u, n_steps, row, design_reasons)
 
 
