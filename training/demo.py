@@ -113,7 +113,14 @@ def _configs(size: DemoSize, name: str):
             "target_weights": {"plasma_glucose_mg_dl": 2.0},
             "parameters": DIABETES_PARAMETERS,
         },
-        model={"step": 10, "latent_dim": 16, "embed_dim": 16, "hidden": 64},
+        model={
+            "step": 10,
+            "latent_dim": 16,
+            "embed_dim": 16,
+            "hidden": 128,
+            "depth": 1,
+            "scheme": "midpoint",
+        },
         optim={
             "batch_size": 128,
             "max_epochs": size.max_epochs,
