@@ -59,6 +59,17 @@ def _run(coro):
     return uvloop.run(coro)
 
 
+def _host_speed_s() -> float:
+    """Seconds for a fixed pure-Python loop, timed before the run: on a shared or
+    virtual machine the same code runs at different speeds from hour to hour, and
+    this says how fast the host was."""
+    t0 = time.perf_counter()
+    total = 0
+    for i in range(5_000_000):
+        total += i
+    return time.perf_counter() - t0
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -256,6 +267,7 @@ def main() -> None:
             "models:/diabetes-node@candidate --out DIR; then pass --bundle DIR."
         ) from None
     twin = get_twin(card.twin)
+    host_speed_s = _host_speed_s()
     port = _free_port()
     log = Path(tempfile.mkdtemp(prefix="medtwin-bench-log-")) / "server.log"
     proc = _start_server(
@@ -310,6 +322,8 @@ def main() -> None:
         "machine": f"{platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}",
         "bundle": f"{card.name} v{card.version}",
+        "host_loop_s": host_speed_s,
+        "workers": args.workers,
         "single_sequential": {
             "requests": len(seq),
             "p50_ms": float(np.percentile(seq_ms, 50)),
@@ -333,6 +347,7 @@ def main() -> None:
         "reference_speedup": reference_cohort_s / (1e-3 * float(np.median(timed))),
     }
     print(json.dumps(summary, indent=2))
+    print(f"host: 5e6-step Python loop in {host_speed_s:.2f} s")
     s, lo, c = summary["single_sequential"], loaded, summary["cohort"]
     print(
         f"| single what-if, sequential | p50 {s['p50_ms']:.2f} ms | "
