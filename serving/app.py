@@ -70,14 +70,23 @@ class ServingSettings:
         max_body_bytes: larger bodies get 413.
         threads: onnxruntime intra-op threads per model.
         max_compare_cases: cases per ``/compare`` request at most.
-        batch_rows: most cases that concurrent requests share in one onnxruntime
-            call (see :mod:`serving.batcher`); a request with more cases, and every
-            cohort query, runs on its own in a worker thread.
+        batch_rows: most cases that concurrent small requests (8 cases or fewer
+            each) share in one onnxruntime call (see :mod:`serving.batcher`);
+            larger requests and cohort queries run on their own in the thread pool.
         api_keys_file: where ``api_keys`` came from besides the environment, so
             that worker processes can load the same keys (see :meth:`to_env`).
         bulk_threads: onnxruntime intra-op threads for cohorts and other batches
             of 256 cases or more; default ``threads``.
     """
+
+    bundles: Path
+    api_keys: ApiKeys | None = None
+    max_body_bytes: int = 1_000_000
+    threads: int = 1
+    max_compare_cases: int = 50
+    batch_rows: int = 64
+    api_keys_file: Path | None = None
+    bulk_threads: int | None = None
 
     def to_env(self) -> str:
         """The settings as JSON for :data:`SETTINGS_ENV`. Keys never travel: each
@@ -112,15 +121,6 @@ class ServingSettings:
             api_keys_file=keys_file,
             bulk_threads=data.get("bulk_threads"),
         )
-
-    bundles: Path
-    api_keys: ApiKeys | None = None
-    max_body_bytes: int = 1_000_000
-    threads: int = 1
-    max_compare_cases: int = 50
-    batch_rows: int = 64
-    api_keys_file: Path | None = None
-    bulk_threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1024:
@@ -261,6 +261,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 _bearer = HTTPBearer(auto_error=False, description="An API key of this server.")
 
+# Requests with at most this many explicit cases are prepared on the event loop and
+# share onnxruntime calls; larger ones, and cohorts, run in the thread pool.
+_INLINE_CASES = 8
+
 
 def _add_routes(
     app: FastAPI, store: ModelStore, keys: ApiKeys, settings: ServingSettings
@@ -344,9 +348,9 @@ def _add_routes(
         percentiles and the worst cases. A cohort or a large batch is one
         onnxruntime call of its own; small requests that arrive together share
         one."""
-        if body.cases is not None and len(body.cases) <= settings.batch_rows:
-            # A few cases: prepared here (well under a millisecond), run with
-            # whatever else is waiting.
+        if body.cases is not None and len(body.cases) <= _INLINE_CASES:
+            # A few cases: prepared here (a fraction of a millisecond, too little
+            # to be worth a hop to the thread pool), run with whatever else waits.
             prep = inference.prepare(model, body)
             y = await model.batcher.run(prep.p, prep.u)
             answer, n = inference.finish(model, body, prep, y), prep.n
