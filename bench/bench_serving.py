@@ -5,8 +5,8 @@ Usage::
     python bench/bench_serving.py --bundle DIR [--rate 500] [--seconds 5]
 
 Starts ``medtwin serve`` (uvicorn, ``--workers`` processes, 2 by default, each with
-one onnxruntime thread, and ``--bulk-threads`` for cohorts, 1 by default) on a
-loopback port with the bundle at ``DIR`` and drives it with a minimal HTTP/1.1
+one onnxruntime thread, and ``--bulk-threads`` sharing a cohort's chunks, 2 by
+default) on a loopback port with the bundle at ``DIR`` and drives it with a minimal HTTP/1.1
 keep-alive client (asyncio streams, so the client costs little of the shared CPUs),
 then measures, in one run:
 
@@ -68,6 +68,22 @@ def _host_speed_s() -> float:
     for i in range(5_000_000):
         total += i
     return time.perf_counter() - t0
+
+
+def _cpu_s(pid: int) -> float:
+    """User plus system CPU seconds of one process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _workers_cpu_s(pid: int) -> dict[int, float]:
+    """CPU seconds of each child of ``pid`` (the uvicorn workers) and of ``pid``
+    itself; empty where ``/proc`` is not there."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return {p: _cpu_s(p) for p in [pid, *map(int, children)]}
+    except OSError:
+        return {}
 
 
 def _free_port() -> int:
@@ -209,7 +225,7 @@ def _cohort_body(basal_scale: float, n: int) -> dict:
 
 
 def _start_server(
-    bundle: Path, port: int, threads: int, log: Path, workers: int = 1, bulk: int = 1
+    bundle: Path, port: int, threads: int, log: Path, workers: int = 1, bulk: int = 2
 ):
     folder = Path(tempfile.mkdtemp(prefix="medtwin-bench-"))
     (folder / bundle.name).symlink_to(bundle.resolve(), target_is_directory=True)
@@ -248,7 +264,7 @@ def main() -> None:
     parser.add_argument("--cohort-queries", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--bulk-threads", type=int, default=1)
+    parser.add_argument("--bulk-threads", type=int, default=2)
     parser.add_argument("--reference", type=int, default=3)
     args = parser.parse_args()
 
@@ -281,9 +297,16 @@ def main() -> None:
         # in every worker (connections spread over them).
         _run(_open_loop(port, single, 100, 2, args.connections))
         seq, seq_errors = _run(_sequential(port, single, args.sequential))
+        cpu0 = _workers_cpu_s(proc.pid)
         loaded = _run(
             _open_loop(port, single, args.rate, args.seconds, args.connections)
         )
+        cpu1 = _workers_cpu_s(proc.pid)
+        # How the load fell on the processes: keep-alive connections stay with the
+        # worker that accepted them, so one worker may carry more than its share.
+        loaded["process_cpu_s"] = [
+            round(cpu1[p] - cpu0[p], 2) for p in cpu1 if p in cpu0
+        ]
         cohort_ms, cohort_errors = [], 0
         for q in range(args.cohort_queries + 1):
             raw = _request(port, path, _cohort_body(0.8 + 0.1 * q, args.cohort))

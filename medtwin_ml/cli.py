@@ -384,15 +384,16 @@ def serve(
         int,
         typer.Option(
             min=1,
-            help="onnxruntime intra-op threads for cohorts and other batches of 256 "
-            "cases or more.",
+            help="Threads that share the chunks of a cohort or other batch of more "
+            "than 128 cases, each chunk one onnxruntime call.",
         ),
-    ] = 1,
+    ] = 2,
     workers: Annotated[
         int,
         typer.Option(
             min=1,
-            help="Server processes sharing the port, each with every model; more "
+            help="Server processes on the port, each with every model and its own "
+            "listening socket (the kernel spreads connections over them); more "
             "than one lets requests' Python run on several cores.",
         ),
     ] = 1,
@@ -432,10 +433,16 @@ def serve(
         uvicorn.run(application, workers=1, **common)
         return
     application.state.store.close()
+    workers_module = _load("serving.workers", "serve")
+    try:
+        socks = workers_module.listening_sockets(host, port, workers)
+    except MedtwinError as exc:
+        raise _fail(exc) from None
     os.environ[app_module.SETTINGS_ENV] = settings.to_env()
-    uvicorn.run(
-        "serving.app:create_app_from_env", factory=True, workers=workers, **common
-    )
+    del common["host"], common["port"]  # the workers get their sockets
+    status = workers_module.run_workers(socks, workers, common)
+    if status:
+        raise typer.Exit(status)
 
 
 @app.command()

@@ -72,11 +72,12 @@ class ServingSettings:
         max_compare_cases: cases per ``/compare`` request at most.
         batch_rows: most cases that concurrent small requests (8 cases or fewer
             each) share in one onnxruntime call (see :mod:`serving.batcher`);
-            larger requests and cohort queries run on their own in the thread pool.
+            larger requests and cohort queries run on their own in the thread pool,
+            in chunks that ``bulk_threads`` threads share.
         api_keys_file: where ``api_keys`` came from besides the environment, so
             that worker processes can load the same keys (see :meth:`to_env`).
-        bulk_threads: onnxruntime intra-op threads for cohorts and other batches
-            of 256 cases or more; default ``threads``.
+        bulk_threads: threads that share the chunks of a cohort or other large
+            batch (see :meth:`~medtwin_ml.export.runtime.SurrogateRunner.run`).
     """
 
     bundles: Path
@@ -86,7 +87,7 @@ class ServingSettings:
     max_compare_cases: int = 50
     batch_rows: int = 64
     api_keys_file: Path | None = None
-    bulk_threads: int | None = None
+    bulk_threads: int = 2
 
     def to_env(self) -> str:
         """The settings as JSON for :data:`SETTINGS_ENV`. Keys never travel: each
@@ -119,7 +120,7 @@ class ServingSettings:
             max_compare_cases=int(data["max_compare_cases"]),
             batch_rows=int(data["batch_rows"]),
             api_keys_file=keys_file,
-            bulk_threads=data.get("bulk_threads"),
+            bulk_threads=int(data["bulk_threads"]),
         )
 
     def __post_init__(self) -> None:
@@ -137,9 +138,7 @@ class ServingSettings:
                 "serving settings",
                 [("max_compare_cases", self.max_compare_cases, "1 or more")],
             )
-        if self.bulk_threads is not None and not (
-            1 <= self.bulk_threads <= (os.cpu_count() or 1) * 4
-        ):
+        if not 1 <= self.bulk_threads <= (os.cpu_count() or 1) * 4:
             raise ConfigError(
                 "serving settings", [("bulk_threads", self.bulk_threads, "1 or more")]
             )

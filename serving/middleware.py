@@ -9,14 +9,15 @@ is counted as it arrives and answered 413 as soon as it passes the limit. The ap
 gets the body replayed from memory.
 
 The audit line holds time, key id, method, route, model and version, case count,
-status and latency: never a header value, a body or a patient value. Endpoints add
-their part through ``scope["state"]["audit"]``.
+status, latency and the server process's id: never a header value, a body or a
+patient value. Endpoints add their part through ``scope["state"]["audit"]``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -125,6 +126,7 @@ class BodyLimitAndAudit:
             "cases": audit.get("cases"),
             "status": status,
             "latency_ms": round(1e3 * (time.perf_counter() - start), 3),
+            "pid": os.getpid(),  # which worker of `medtwin serve --workers N`
         }
         audit_logger.info("%s", json.dumps(line, separators=(",", ":")))
 

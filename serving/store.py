@@ -58,8 +58,8 @@ class ModelStore:
         bundles: folder whose subfolders holding a ``card.json`` are bundles.
         threads: onnxruntime intra-op threads per model.
         batch_rows: most cases in one micro-batch (see :mod:`serving.batcher`).
-        bulk_threads: intra-op threads for large batches (see
-            :class:`~medtwin_ml.export.runtime.SurrogateRunner`).
+        bulk_threads: threads that share the chunks of a large batch (see
+            :meth:`~medtwin_ml.export.runtime.SurrogateRunner.run`).
 
     Raises:
         BundleError: a bundle is incomplete, its files do not match their
@@ -73,7 +73,7 @@ class ModelStore:
         bundles: str | os.PathLike[str],
         threads: int = 1,
         batch_rows: int = 64,
-        bulk_threads: int | None = None,
+        bulk_threads: int = 1,
     ):
         self.root = Path(bundles)
         if not self.root.is_dir():
@@ -100,7 +100,7 @@ class ModelStore:
 
     @staticmethod
     def _load(
-        path: Path, threads: int, batch_rows: int, bulk_threads: int | None
+        path: Path, threads: int, batch_rows: int, bulk_threads: int
     ) -> LoadedModel:
         # The runner loads the bundle through load_bundle, which refuses it unless
         # model.onnx and card.json match SHA256SUMS and the card's model sha256.
@@ -115,6 +115,7 @@ class ModelStore:
                 "its cases cannot be turned into the model's controls"
             )
         detector, features = _validity(runner.card.validity)
+        runner.warm_up()
         batcher = MicroBatcher(runner.run, batch_rows, runner.card.name)
         return LoadedModel(
             runner=runner, batcher=batcher, detector=detector, case_features=features
@@ -124,6 +125,7 @@ class ModelStore:
         return self.models.get(name)
 
     def close(self) -> None:
-        """Stop every model's batch worker."""
+        """Stop every model's batch worker and bulk threads."""
         for model in self.models.values():
             model.batcher.close()
+            model.runner.close()

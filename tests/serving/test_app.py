@@ -7,10 +7,12 @@ import logging
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from medtwin_ml.export.bundle import BundleError
@@ -315,60 +317,73 @@ def test_cohort_query_gives_percentiles_and_worst_cases(client, app):
     assert again["outcomes"] == cohort["outcomes"]
 
 
-def test_cohort_of_1000_is_one_onnxruntime_call(client, app):
+def test_cohort_of_1000_runs_in_chunks_on_the_bulk_threads(client, app):
+    from medtwin_ml.export.runtime import CHUNK_ROWS
+
     model = app.state.store.get(MODEL)
     session = model.runner.session
     calls = []
 
     class Counting:
         def run(self, *args, **kwargs):
-            calls.append(args[1]["u"].shape)
+            calls.append((threading.current_thread().name, args[1]["u"].shape))
             return session.run(*args, **kwargs)
 
-    # Without bulk_threads the one session serves large batches too.
-    assert model.runner.bulk_session is session
-    model.runner.session = model.runner.bulk_session = Counting()
+    model.runner.session = Counting()
     try:
         body = {"cohort": {"name": "korean_adult", "n": 1000, "seed": 1}}
         r = client.post(PREDICT, json={**body, "options": {"duration_min": 240}})
+        with_chunks = r.json()
+        # The same cohort in one call gives the same answer to the bit.
+        y_chunks = model.runner.run(*_cohort_arrays(model, 1000, 24))
+        model.runner.session = session
+        y_whole = model.runner._call(*_cohort_arrays(model, 1000, 24))
     finally:
-        model.runner.session = model.runner.bulk_session = session
+        model.runner.session = session
     assert r.status_code == 200, r.text
-    assert calls == [(1000, 24, 2)]
-    assert r.json()["cohort"]["n_in_domain"] <= 1000
-
-
-def test_large_batches_run_on_the_bulk_session_with_its_own_threads(bundle_root):
-    from medtwin_ml.export.runtime import BULK_ROWS
-    from serving import ApiKeys, ServingSettings, create_app
-
-    app = create_app(
-        ServingSettings(
-            bundles=bundle_root, api_keys=ApiKeys([KEY]), threads=1, bulk_threads=2
-        )
+    chunks = calls[: -(-1000 // CHUNK_ROWS)]
+    assert sorted(shape[0] for _, shape in chunks) == sorted(
+        [CHUNK_ROWS] * (1000 // CHUNK_ROWS) + [1000 % CHUNK_ROWS]
     )
-    runner = app.state.store.get(MODEL).runner
-    assert runner.bulk_session is not runner.session
-    assert runner.bulk_session.get_session_options().intra_op_num_threads == 2
-    assert runner.session.get_session_options().intra_op_num_threads == 1
+    assert all(shape[1:] == (24, 2) for _, shape in chunks)
+    # Both bulk threads took chunks (the app's default is two).
+    assert {name for name, _ in chunks} == {
+        f"bulk-{MODEL}_0",
+        f"bulk-{MODEL}_1",
+    }
+    np.testing.assert_array_equal(y_chunks, y_whole)
+    assert with_chunks["cohort"]["n_in_domain"] <= 1000
+
+
+def _cohort_arrays(model, n: int, n_steps: int):
+    twin = model.runner.twin
+    row = {v.name: 0.5 * (v.low + v.high) for v in twin.input_domain.variables}
+    patients = twin.sample_cohort("korean_adult", n, 1)
+    cases = twin.cases_from_design(
+        pd.DataFrame([row] * n), patients, {"duration_min": 10 * n_steps}
+    )
+    return model.runner.parameters(cases), model.runner.controls(cases, n_steps)
+
+
+def test_one_bulk_thread_runs_the_chunks_in_the_calling_thread(bundle_root):
+    from medtwin_ml.export.runtime import CHUNK_ROWS, SurrogateRunner
+
+    runner = SurrogateRunner(bundle_root / "linear", threads=1, bulk_threads=1)
+    session = runner.session
     used = []
-    for name in ("session", "bulk_session"):
-        real = getattr(runner, name)
 
-        class Tagged:
-            def run(self, *args, _real=real, _name=name, **kwargs):
-                used.append((_name, args[1]["p"].shape[0]))
-                return _real.run(*args, **kwargs)
+    class Tagged:
+        def run(self, *args, **kwargs):
+            used.append((threading.current_thread().name, args[1]["p"].shape[0]))
+            return session.run(*args, **kwargs)
 
-        setattr(runner, name, Tagged())
-    TestClient = client_class()
-    with TestClient(app) as c:
-        c.headers["Authorization"] = f"Bearer {KEY}"
-        cohort = {"name": "korean_adult", "n": BULK_ROWS, "seed": 1}
-        body = {"cohort": cohort, "options": {"duration_min": 120}}
-        assert c.post(PREDICT, json=body).status_code == 200
-        assert c.post(PREDICT, json={"cases": [_case()]}).status_code == 200
-    assert used == [("bulk_session", BULK_ROWS), ("session", 1)]
+    runner.session = Tagged()
+    n_p, n_u = len(runner.card.parameters), len(runner.card.controls)
+    runner.run(np.zeros((CHUNK_ROWS + 1, n_p)), np.zeros((CHUNK_ROWS + 1, 3, n_u)))
+    runner.run(np.zeros((1, n_p)), np.zeros((1, 3, n_u)))
+    me = threading.current_thread().name
+    assert used == [(me, CHUNK_ROWS), (me, 1), (me, 1)]
+    runner.close()
 
 
 @pytest.mark.parametrize(

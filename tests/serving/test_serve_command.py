@@ -94,3 +94,35 @@ def test_workers_serve_with_the_keys_of_the_file_and_audit_every_request(
     assert len(predicts) == 10
     assert all(a["status"] == 200 and a["cases"] == 3 for a in predicts)
     assert sum(a["status"] == 401 for a in audit) == 2
+
+
+def test_workers_share_the_connections_and_say_which_answered(two_workers):
+    port, log = two_workers
+    # Each call is a new connection; each worker listens on its own socket, and the
+    # kernel spreads connections over them (all 40 on one: a chance of 2 in 2^40).
+    for _ in range(40):
+        assert _call(port, "/v1/models")[0] == 200
+    time.sleep(0.5)
+    pids = {
+        json.loads(line)["pid"]
+        for line in log.read_text().splitlines()
+        if line.startswith("{") and '"route":"/v1/models"' in line
+    }
+    assert len(pids) == 2
+
+
+def test_a_port_in_use_is_refused_before_any_worker_starts(bundle_root, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = "from medtwin_ml.cli import app; app()"
+        argv = [sys.executable, "-c", code, "serve", "--bundles", str(bundle_root)]
+        argv += ["--port", str(port), "--workers", "2"]
+        env = {**os.environ, "MEDTWIN_API_KEYS": KEY}
+        done = subprocess.run(
+            argv, env=env, capture_output=True, text=True, timeout=120
+        )
+    assert done.returncode == 2
+    assert f"port: got {port}; expected a free port" in done.stderr, done.stderr
+    assert "Address already in use" in done.stderr
