@@ -6,9 +6,9 @@ Usage::
 
 Starts ``medtwin serve`` (uvicorn, ``--workers`` processes, 2 by default, each with
 one onnxruntime thread, and ``--bulk-threads`` sharing a cohort's chunks, 2 by
-default) on a loopback port with the bundle at ``DIR`` and drives it with a minimal HTTP/1.1
-keep-alive client (asyncio streams, so the client costs little of the shared CPUs),
-then measures, in one run:
+default) on a loopback port with the bundle at ``DIR`` and drives it with a minimal
+HTTP/1.1 keep-alive client (asyncio streams, so the client costs little of the
+shared CPUs), then measures, in one run:
 
 1. a single diabetes what-if (one korean_adult patient, one day, three meals with
    boluses; 64 different patients in turn): p50/p99 latency of requests sent one

@@ -35,6 +35,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from medtwin_ml._version import __version__
 from medtwin_ml.errors import ConfigError
 from serving import inference
+from serving.fast_predict import FastPredict
 from serving.middleware import BodyLimitAndAudit
 from serving.schemas import (
     CompareResponse,
@@ -190,6 +191,11 @@ def create_app(settings: ServingSettings) -> FastAPI:
     _install_error_handlers(app)
     _add_routes(app, store, keys, settings)
     _add_examples(app, store, settings.max_compare_cases)
+    # Inside the body limit and the audit line, in front of FastAPI.
+    predict = next(r for r in app.routes if getattr(r, "path", "") == _PREDICT)
+    app.add_middleware(
+        FastPredict, store=store, keys=keys, inline_cases=_INLINE_CASES, route=predict
+    )
     app.add_middleware(BodyLimitAndAudit, max_body_bytes=settings.max_body_bytes)
     return app
 
@@ -261,8 +267,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 _bearer = HTTPBearer(auto_error=False, description="An API key of this server.")
 
 # Requests with at most this many explicit cases are prepared on the event loop and
-# share onnxruntime calls; larger ones, and cohorts, run in the thread pool.
+# share onnxruntime calls (see serving.fast_predict too); larger ones, and cohorts,
+# run in the thread pool.
 _INLINE_CASES = 8
+_PREDICT = "/v1/models/{name}/predict"
 
 
 def _add_routes(
@@ -332,7 +340,7 @@ def _add_routes(
         return _json(body)
 
     @app.post(
-        "/v1/models/{name}/predict",
+        _PREDICT,
         tags=["models"],
         response_model=PredictResponse,
         responses=_ERRORS,
