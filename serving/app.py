@@ -357,7 +357,8 @@ def _add_routes(
         one."""
         if body.cases is not None and len(body.cases) <= _INLINE_CASES:
             # A few cases: prepared here (a fraction of a millisecond, too little
-            # to be worth a hop to the thread pool), run with whatever else waits.
+            # to be worth a hop to the thread pool), run with the other requests of
+            # this turn of the event loop.
             prep = inference.prepare(model, body)
             y = await model.batcher.run(prep.p, prep.u)
             answer, n = inference.finish(model, body, prep, y), prep.n

@@ -125,7 +125,6 @@ class ModelStore:
         return self.models.get(name)
 
     def close(self) -> None:
-        """Stop every model's batch worker and bulk threads."""
+        """Stop every model's bulk threads."""
         for model in self.models.values():
-            model.batcher.close()
             model.runner.close()
