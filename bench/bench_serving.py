@@ -15,7 +15,9 @@ shared CPUs), then measures, in one run:
    after another;
 2. the same request open-loop at ``--rate`` requests per second for ``--seconds``
    over several connections: p50/p99 latency counted from each request's scheduled
-   send time (so queueing shows), achieved throughput and errors;
+   send time (so queueing shows), achieved throughput, errors and the CPU each
+   server process spent; then the same at each of ``--higher-rates``, to show where
+   the server saturates;
 3. a 1,000-patient korean_adult cohort query (one day, design varied between
    queries so no answer repeats): latency of each query;
 4. the full solver (``simulate_batch``: RK4, two steps a minute, NumPy vectorised
@@ -190,6 +192,17 @@ async def _open_loop(
     }
 
 
+def _loaded(pid: int, port: int, raw: list[bytes], rate: float, args) -> dict:
+    """The open loop at ``rate`` with the CPU seconds each server process spent."""
+    cpu0 = _workers_cpu_s(pid)
+    result = _run(_open_loop(port, raw, rate, args.seconds, args.connections))
+    cpu1 = _workers_cpu_s(pid)
+    # How the load fell on the processes: keep-alive connections stay with the
+    # worker whose socket the kernel gave them, so one may carry more than half.
+    result["process_cpu_s"] = [round(cpu1[p] - cpu0[p], 2) for p in cpu1 if p in cpu0]
+    return result
+
+
 def _single_case_bodies(twin, n: int) -> list[dict]:
     """``n`` different single what-ifs: one korean_adult patient each (seed 0), one
     day at the middle of the design domain, three meals with boluses."""
@@ -266,6 +279,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--bulk-threads", type=int, default=2)
     parser.add_argument("--reference", type=int, default=3)
+    parser.add_argument(
+        "--higher-rates",
+        type=lambda text: [float(r) for r in text.split(",") if r],
+        default=[],
+        help="comma-separated request rates to run the open loop at after --rate",
+    )
     args = parser.parse_args()
 
     from medtwin_ml.export.bundle import BundleError, load_bundle
@@ -297,16 +316,9 @@ def main() -> None:
         # in every worker (connections spread over them).
         _run(_open_loop(port, single, 100, 2, args.connections))
         seq, seq_errors = _run(_sequential(port, single, args.sequential))
-        cpu0 = _workers_cpu_s(proc.pid)
-        loaded = _run(
-            _open_loop(port, single, args.rate, args.seconds, args.connections)
-        )
-        cpu1 = _workers_cpu_s(proc.pid)
-        # How the load fell on the processes: keep-alive connections stay with the
-        # worker that accepted them, so one worker may carry more than its share.
-        loaded["process_cpu_s"] = [
-            round(cpu1[p] - cpu0[p], 2) for p in cpu1 if p in cpu0
-        ]
+        loaded = _loaded(proc.pid, port, single, args.rate, args)
+        # Higher rates, to show how far the server goes before it saturates.
+        higher = [_loaded(proc.pid, port, single, r, args) for r in args.higher_rates]
         cohort_ms, cohort_errors = [], 0
         for q in range(args.cohort_queries + 1):
             raw = _request(port, path, _cohort_body(0.8 + 0.1 * q, args.cohort))
@@ -354,6 +366,7 @@ def main() -> None:
             "errors": seq_errors,
         },
         "single_open_loop": loaded,
+        "single_open_loop_higher_rates": higher,
         "cohort": {
             "n": args.cohort,
             "first_query_ms": cohort_ms[0],
@@ -371,16 +384,18 @@ def main() -> None:
     }
     print(json.dumps(summary, indent=2))
     print(f"host: 5e6-step Python loop in {host_speed_s:.2f} s")
-    s, lo, c = summary["single_sequential"], loaded, summary["cohort"]
+    s, c = summary["single_sequential"], summary["cohort"]
     print(
         f"| single what-if, sequential | p50 {s['p50_ms']:.2f} ms | "
         f"p99 {s['p99_ms']:.2f} ms | errors {s['errors']} |"
     )
-    print(
-        f"| single what-if, open loop at {lo['target_rps']:.0f}/s | "
-        f"p50 {lo['p50_ms']:.2f} ms | p99 {lo['p99_ms']:.2f} ms | "
-        f"achieved {lo['achieved_rps']:.0f}/s | errors {lo['errors']} |"
-    )
+    for lo in [loaded, *higher]:
+        print(
+            f"| single what-if, open loop at {lo['target_rps']:.0f}/s | "
+            f"p50 {lo['p50_ms']:.2f} ms | p99 {lo['p99_ms']:.2f} ms | "
+            f"achieved {lo['achieved_rps']:.0f}/s | errors {lo['errors']} | "
+            f"CPU s per process {lo['process_cpu_s']} |"
+        )
     print(
         f"| {c['n']}-patient cohort | median {c['median_ms']:.0f} ms | "
         f"full solver {solver_s:.2f} s | x{summary['speedup']:.0f} |"
