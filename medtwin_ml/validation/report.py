@@ -105,6 +105,11 @@ def _fig_outcome_errors(study: StudyResult, qoi: str, unit: str) -> str:
     return _png(fig)
 
 
+def time_label(study: StudyResult) -> str:
+    """The label of a time axis, with its unit when the study knows it."""
+    return f"time [{study.time_unit}]" if study.time_unit else "time"
+
+
 def _fig_worst_cases(study: StudyResult, n: int = 4) -> str:
     plt = _pyplot()
     order = np.argsort(-study.case_rmse[:, 0])[:n]
@@ -134,7 +139,7 @@ def _fig_worst_cases(study: StudyResult, n: int = 4) -> str:
         ax.tick_params(labelsize=7)
     axes[0, 0].plot([], [], color=_SURROGATE, ls="--", label="surrogate")
     axes[0, 0].legend(fontsize=7, loc="upper right")
-    axes[-1, 0].set_xlabel("time", fontsize=8)
+    axes[-1, 0].set_xlabel(time_label(study), fontsize=8)
     fig.suptitle("Worst cases, surrogate over solver", fontsize=10)
     fig.tight_layout()
     return _png(fig)
@@ -187,7 +192,7 @@ def _fig_calibration(
         ax.plot(study.times, 100 * inside.mean(axis=0), lw=1, label=name)
     ax.axhline(100 * level, color="grey", ls="--", lw=1, label="nominal")
     ax.set_ylim(0, 102)
-    ax.set_xlabel("time", fontsize=8)
+    ax.set_xlabel(time_label(study), fontsize=8)
     ax.set_ylabel("coverage of held-out solver values [%]", fontsize=8)
     ax.legend(fontsize=6)
     ax.tick_params(labelsize=7)

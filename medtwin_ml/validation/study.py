@@ -189,6 +189,7 @@ class StudyResult:
             :class:`~medtwin_ml.validation.context.AcceptanceCriterion`.
         criteria: one row per applicable criterion: name, metric, value, bound,
             passed, note.
+        time_unit: the unit of ``times`` (``"min"``, say); empty if not known.
     """
 
     times: np.ndarray
@@ -207,6 +208,7 @@ class StudyResult:
     upper: np.ndarray | None
     metrics: dict[str, float]
     criteria: list[dict[str, Any]] = field(default_factory=list)
+    time_unit: str = ""
 
     @property
     def passed(self) -> bool:
@@ -358,6 +360,7 @@ def run_study(
     detector: ValidityDetector | None = None,
     uncertainty: Mapping[str, Any] | None = None,
     solver_checks_failed: int | None = None,
+    time_unit: str = "",
 ) -> StudyResult:
     """Score surrogate outputs against the solver's and judge the criteria.
 
@@ -373,6 +376,7 @@ def run_study(
         features, detector: case features ``(n, d)`` and the validity detector.
         uncertainty: a card's ``uncertainty`` (split conformal half-widths).
         solver_checks_failed: failed verification checks of the solver, if run.
+        time_unit: the unit of ``step``, for the report's time axes.
     """
     pred = np.asarray(pred, dtype=float)
     ref = np.asarray(ref, dtype=float)
@@ -441,6 +445,7 @@ def run_study(
         upper=upper,
         metrics=metrics,
         criteria=_judge(context, metrics),
+        time_unit=time_unit,
     )
 
 

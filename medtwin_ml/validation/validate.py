@@ -323,6 +323,7 @@ def validate_bundle(
         solver_checks_failed=(
             sum(not c["passed"] for c in checks) if run_verification else None
         ),
+        time_unit=runner.card.integration.time_unit,
     )
     created = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     provenance = {

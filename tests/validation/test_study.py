@@ -93,6 +93,17 @@ def test_a_surrogate_equal_to_the_solver_has_zero_error(solved, context):
     assert {k for k, v in verdict.items() if not v} == {"study size", "solver verified"}
 
 
+def test_time_axes_carry_the_unit_of_the_step(solved, context):
+    from medtwin_ml.validation.report import time_label
+
+    spec, kind, _, ref = solved
+    res = _study(spec, kind, ref.copy(), ref, context, time_unit="min")
+    assert res.time_unit == "min"
+    assert time_label(res) == "time [min]"
+    np.testing.assert_allclose(res.times[:3], [0.0, STEP, 2 * STEP])
+    assert time_label(_study(spec, kind, ref.copy(), ref, context)) == "time"
+
+
 def test_a_biased_surrogate_is_detected_and_fails_its_criterion(solved, context):
     spec, kind, _, ref = solved
     pred = ref.copy()
