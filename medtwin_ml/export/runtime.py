@@ -124,6 +124,13 @@ class SurrogateRunner:
             return self._call(p, u)
         starts = range(0, n, CHUNK_ROWS)
         chunks = [(p[a : a + CHUNK_ROWS], u[a : a + CHUNK_ROWS]) for a in starts]
+        # The last chunk is filled up with copies of its last case, so that every
+        # chunk has the shape onnxruntime has seen (a new shape costs its first
+        # call extra); the copies' rows are dropped below.
+        tail = len(chunks[-1][0])
+        if tail < CHUNK_ROWS:
+            fill = np.minimum(np.arange(CHUNK_ROWS), tail - 1)
+            chunks[-1] = (chunks[-1][0][fill], chunks[-1][1][fill])
         if self.bulk_threads == 1:
             ys = [self._call(*c) for c in chunks]
         else:
@@ -134,7 +141,7 @@ class SurrogateRunner:
                     )
                 pool = self._pool
             ys = list(pool.map(lambda c: self._call(*c), chunks))
-        return np.concatenate(ys)
+        return np.concatenate(ys)[:n]
 
     def _call(self, p: np.ndarray, u: np.ndarray) -> np.ndarray:
         io = self.card.onnx

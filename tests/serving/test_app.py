@@ -341,11 +341,9 @@ def test_cohort_of_1000_runs_in_chunks_on_the_bulk_threads(client, app):
     finally:
         model.runner.session = session
     assert r.status_code == 200, r.text
+    # Every chunk has one shape: the last is filled up, and its copies dropped.
     chunks = calls[: -(-1000 // CHUNK_ROWS)]
-    assert sorted(shape[0] for _, shape in chunks) == sorted(
-        [CHUNK_ROWS] * (1000 // CHUNK_ROWS) + [1000 % CHUNK_ROWS]
-    )
-    assert all(shape[1:] == (24, 2) for _, shape in chunks)
+    assert [shape for _, shape in chunks] == [(CHUNK_ROWS, 24, 2)] * len(chunks)
     # Both bulk threads took chunks (the app's default is two).
     assert {name for name, _ in chunks} == {
         f"bulk-{MODEL}_0",
@@ -379,10 +377,16 @@ def test_one_bulk_thread_runs_the_chunks_in_the_calling_thread(bundle_root):
 
     runner.session = Tagged()
     n_p, n_u = len(runner.card.parameters), len(runner.card.controls)
-    runner.run(np.zeros((CHUNK_ROWS + 1, n_p)), np.zeros((CHUNK_ROWS + 1, 3, n_u)))
-    runner.run(np.zeros((1, n_p)), np.zeros((1, 3, n_u)))
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.5, 2, (CHUNK_ROWS + 1, n_p)).astype(np.float32)
+    u = rng.uniform(0, 2, (CHUNK_ROWS + 1, 3, n_u)).astype(np.float32)
+    y = runner.run(p, u)
+    runner.run(p[:1], u[:1])
     me = threading.current_thread().name
-    assert used == [(me, CHUNK_ROWS), (me, 1), (me, 1)]
+    assert used == [(me, CHUNK_ROWS), (me, CHUNK_ROWS), (me, 1)]
+    # The filled-up chunk's copies are dropped: each case's own rows, to the bit.
+    assert y.shape[0] == CHUNK_ROWS + 1
+    np.testing.assert_array_equal(y, session.run(None, {"p": p, "u": u})[0])
     runner.close()
 
 
