@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -48,6 +49,7 @@ def two_workers(bundle_root, tmp_path):
     argv = [sys.executable, "-c", code, "serve", "--bundles", str(bundle_root)]
     argv += ["--port", str(port), "--workers", "2", "--api-keys", str(keys)]
     with log.open("w") as err:
+        started = time.monotonic()
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=err)
         try:
             deadline = time.time() + 120
@@ -60,7 +62,7 @@ def two_workers(bundle_root, tmp_path):
                     pass
                 assert time.time() < deadline, "server did not start"
                 time.sleep(0.3)
-            yield port, log
+            yield port, log, started
         finally:
             proc.terminate()
             proc.wait(timeout=60)
@@ -69,7 +71,7 @@ def two_workers(bundle_root, tmp_path):
 def test_workers_serve_with_the_keys_of_the_file_and_audit_every_request(
     two_workers,
 ):
-    port, log = two_workers
+    port, log, _ = two_workers
     assert _call(port, "/v1/models", key=None)[0] == 401
     assert _call(port, "/v1/models", key="wrong-key-0123456789abcdef")[0] == 401
     status, models = _call(port, "/v1/models")
@@ -97,7 +99,7 @@ def test_workers_serve_with_the_keys_of_the_file_and_audit_every_request(
 
 
 def test_workers_share_the_connections_and_say_which_answered(two_workers):
-    port, log = two_workers
+    port, log, _ = two_workers
     # Each call is a new connection; each worker listens on its own socket, and the
     # kernel spreads connections over them (all 40 on one: a chance of 2 in 2^40).
     for _ in range(40):
@@ -126,3 +128,36 @@ def test_a_port_in_use_is_refused_before_any_worker_starts(bundle_root, tmp_path
     assert done.returncode == 2
     assert f"port: got {port}; expected a free port" in done.stderr, done.stderr
     assert "Address already in use" in done.stderr
+
+
+def _audited_pids(log, route: str) -> set[int]:
+    return {
+        json.loads(line)["pid"]
+        for line in log.read_text().splitlines()
+        if line.startswith("{") and f'"route":"{route}"' in line
+    }
+
+
+def test_a_worker_that_dies_is_replaced(two_workers):
+    port, log, started = two_workers
+    for _ in range(40):
+        assert _call(port, "/v1/models")[0] == 200
+    time.sleep(0.5)
+    before = _audited_pids(log, "/v1/models")
+    assert len(before) == 2
+    # A worker that dies soon after the start stops the server (it would only die
+    # again); past that, it is replaced.
+    time.sleep(max(0.0, started + 11 - time.monotonic()))
+    victim = min(before)
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.time() + 60
+    while True:
+        for _ in range(20):
+            assert _call(port, "/v1/models")[0] == 200
+        time.sleep(0.3)
+        after = _audited_pids(log, "/v1/models") - before
+        if after:
+            break
+        assert time.time() < deadline, log.read_text()[-2000:]
+    assert "starting another" in log.read_text()
+    assert victim not in after
