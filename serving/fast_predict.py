@@ -11,15 +11,15 @@ with the same functions as the route (:func:`serving.inference.prepare`, the mod
 micro-batcher, :func:`serving.inference.finish`), so the bytes are the same.
 
 Anything else (a missing key, an unknown model, a body that does not validate, a
-case the twin refuses, a failure of the model, a cohort or a larger batch) goes on
-to the FastAPI app with the body as it came, and gets the app's answer: its 401,
-404 and 422 messages, its OpenAPI-documented behaviour. The short way only ever
-answers 200.
+case the twin refuses, any error while preparing it, a cohort or a larger batch)
+goes on to the FastAPI app with the body as it came, and gets the app's answer: its
+401, 404 and 422 messages, its OpenAPI-documented behaviour. The short way answers
+only 200s; should the model itself fail while it runs, the error goes to the app's
+500 handler, as it would from the route.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any
 
@@ -32,8 +32,6 @@ from serving.security import ApiKeys
 from serving.store import ModelStore
 
 __all__ = ["FastPredict"]
-
-logger = logging.getLogger(__name__)
 
 _PATH = re.compile(r"/v1/models/([^/]+)/predict")
 _JSON = re.compile(rb"application/json\s*(;.*)?", re.IGNORECASE)

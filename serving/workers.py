@@ -38,9 +38,12 @@ _MIN_LIFETIME_S = 10.0
 
 
 def _address(host: str, port: int) -> tuple[socket.AddressFamily, tuple]:
+    # IPv6 only for an IPv6 address, as uvicorn binds with one worker: a name such
+    # as "localhost" means IPv4 either way.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         info = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            host, port, family=family, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )
     except socket.gaierror as exc:
         raise ConfigError("serve", [("host", host, f"an address ({exc})")]) from None
